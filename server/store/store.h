@@ -118,6 +118,8 @@ class Store {
   // round.round, mark the job completed if `job_completed`, add a
   // 'round_committed' (and 'job_completed') event. Fails with AlreadyExists if
   // the round is already committed (nothing changes).
+  // NotFound if the job does not exist, FailedPrecondition if it is already
+  // in a terminal status, InvalidArgument if round.round < 1.
   Status CommitRound(const RoundRow& round, bool job_completed, int64_t now_ms);
   Result<std::vector<RoundRow>> ListRounds(int64_t job_id);  // ascending round
   Result<std::optional<RoundRow>> GetRound(int64_t job_id, int64_t round);
@@ -140,7 +142,7 @@ class Store {
   // Events.
   Status AddEvent(std::optional<int64_t> job_id, const std::string& kind,
                   const std::string& message, int64_t now_ms);
-  // Events with id > after_id, ascending, at most `limit`.
+  // Events with id > after_id, ascending, at most `limit` (>= 1, else InvalidArgument).
   Result<std::vector<EventRow>> ListEvents(int64_t after_id, int64_t limit);
 
   // PRAGMA integrity_check == "ok".
