@@ -11,6 +11,7 @@ PACKAGES=(
   libssl-dev                          # Beast TLS
   libzmq3-dev cppzmq-dev              # transport
   libzstd-dev                         # entropy coding
+  zlib1g-dev                          # gzip IDX data sets (client)
   libsqlite3-dev sqlite3              # round state
   nlohmann-json3-dev                  # JSON
   libcli11-dev                        # command lines
