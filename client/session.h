@@ -1,0 +1,64 @@
+// Session: the client daemon's connection to the server. Owns a ZeroMQ DEALER
+// socket on the calling thread: registers, sends heartbeats, reconnects with
+// exponential backoff (and jitter) when the server goes quiet or forgets us,
+// and hands TRAIN tasks to a TaskHandler that runs on a worker thread, so
+// heartbeats keep flowing while a model trains.
+//
+// Thread-safety: Run() occupies the calling thread; RequestStop() may be
+// called from any thread or a signal handler (it only sets an atomic flag).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/protocol.h"
+#include "common/status.h"
+
+namespace fedpress::client {
+
+struct SessionOptions {
+  std::string server = "tcp://127.0.0.1:7070";
+  std::string name;
+  std::string dataset = "fashion-mnist";
+  uint64_t num_samples = 0;
+  uint32_t capabilities = 0;
+  int64_t max_message_bytes = 64 << 20;
+  int64_t register_timeout_ms = 5000;
+  int64_t backoff_initial_ms = 500;
+  int64_t backoff_max_ms = 10000;
+  // Quiet this many heartbeat intervals (plus 5 s) => reconnect.
+  int silence_heartbeats = 4;
+};
+
+// The result of a TRAIN task: the UPDATE envelope fields and payload.
+struct TaskResult {
+  protocol::Update update;
+  std::vector<uint8_t> payload;
+};
+
+// Runs on the worker thread. Returns the update to send, or an error (logged;
+// the server's round deadline handles the missing update).
+using TaskHandler =
+    std::function<Result<TaskResult>(const protocol::Train& task, std::vector<uint8_t> payload)>;
+
+class Session {
+ public:
+  Session(SessionOptions options, TaskHandler handler);
+  ~Session();
+  // Runs until RequestStop() or a fatal condition. Returns OK on a requested
+  // stop, an error if the server told us to go away for good.
+  Status Run();
+  void RequestStop() { stop_ = true; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace fedpress::client

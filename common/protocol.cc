@@ -1,0 +1,272 @@
+#include "common/protocol.h"
+
+#include <cmath>
+
+#include "common/byte_io.h"
+
+namespace fedpress::protocol {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+void Encode(ByteWriter& w, const Register& m) {
+  w.Str(m.name);
+  w.Str(m.dataset);
+  w.U64(m.num_samples);
+  w.U32(m.capabilities);
+  w.Str(m.client_version);
+}
+void Encode(ByteWriter& w, const Welcome& m) {
+  w.I64(m.client_id);
+  w.U32(m.heartbeat_ms);
+  w.U64(m.max_message_bytes);
+}
+void Encode(ByteWriter& w, const Heartbeat& m) {
+  w.I64(m.job_id);
+  w.U32(m.round);
+}
+void Encode(ByteWriter& w, const Train& m) {
+  w.I64(m.job_id);
+  w.U32(m.round);
+  w.U32(m.attempt);
+  w.Str(m.model);
+  w.Str(m.dataset);
+  w.U32(m.local_epochs);
+  w.U32(m.batch_size);
+  w.F32(m.lr);
+  w.F32(m.momentum);
+  w.U64(m.seed);
+  w.Str(m.compression_json);
+  w.U8(static_cast<uint8_t>(m.payload_format));
+}
+void Encode(ByteWriter& w, const Update& m) {
+  w.I64(m.job_id);
+  w.U32(m.round);
+  w.U32(m.attempt);
+  w.U64(m.num_samples);
+  w.F32(m.train_loss);
+  w.U32(m.train_ms);
+  w.U32(m.encode_ms);
+  w.U64(m.raw_bytes);
+  w.U8(static_cast<uint8_t>(m.payload_format));
+}
+void Encode(ByteWriter& w, const Reject& m) {
+  w.I64(m.job_id);
+  w.U32(m.round);
+  w.U16(static_cast<uint16_t>(m.code));
+  w.Str(m.reason);
+}
+void Encode(ByteWriter& w, const Bye& m) { w.Str(m.reason); }
+
+Status Bad(const char* type, const std::string& what) {
+  return Status::InvalidArgument(std::string(type) + ": " + what);
+}
+
+Result<PayloadFormat> ReadFormat(ByteReader& r) {
+  uint8_t f = r.U8("payload_format");
+  if (r.ok() && f > static_cast<uint8_t>(PayloadFormat::kCompressed))
+    return Status::InvalidArgument("unknown payload_format " + std::to_string(f));
+  return static_cast<PayloadFormat>(f);
+}
+
+Result<Message> DecodeBody(MsgType type, ByteReader& r) {
+  switch (type) {
+    case MsgType::kRegister: {
+      Register m;
+      m.name = r.Str("name", 64);
+      m.dataset = r.Str("dataset", 64);
+      m.num_samples = r.U64("num_samples");
+      m.capabilities = r.U32("capabilities");
+      m.client_version = r.Str("client_version", 64);
+      FP_RETURN_IF_ERROR(r.Finish("REGISTER"));
+      if (!IsValidClientName(m.name))
+        return Bad("REGISTER", "name '" + m.name + "' must be 1..64 chars of [A-Za-z0-9._-]");
+      if (m.num_samples == 0) return Bad("REGISTER", "num_samples must be > 0");
+      return Message(std::move(m));
+    }
+    case MsgType::kWelcome: {
+      Welcome m;
+      m.client_id = r.I64("client_id");
+      m.heartbeat_ms = r.U32("heartbeat_ms");
+      m.max_message_bytes = r.U64("max_message_bytes");
+      FP_RETURN_IF_ERROR(r.Finish("WELCOME"));
+      if (m.heartbeat_ms < 10 || m.heartbeat_ms > 600000)
+        return Bad("WELCOME", "heartbeat_ms " + std::to_string(m.heartbeat_ms) + " out of range");
+      return Message(m);
+    }
+    case MsgType::kHeartbeat: {
+      Heartbeat m;
+      m.job_id = r.I64("job_id");
+      m.round = r.U32("round");
+      FP_RETURN_IF_ERROR(r.Finish("HEARTBEAT"));
+      return Message(m);
+    }
+    case MsgType::kTrain: {
+      Train m;
+      m.job_id = r.I64("job_id");
+      m.round = r.U32("round");
+      m.attempt = r.U32("attempt");
+      m.model = r.Str("model", 64);
+      m.dataset = r.Str("dataset", 64);
+      m.local_epochs = r.U32("local_epochs");
+      m.batch_size = r.U32("batch_size");
+      m.lr = r.F32("lr");
+      m.momentum = r.F32("momentum");
+      m.seed = r.U64("seed");
+      m.compression_json = r.Str("compression_json", 16384);
+      FP_ASSIGN_OR_RETURN(m.payload_format, ReadFormat(r));
+      FP_RETURN_IF_ERROR(r.Finish("TRAIN"));
+      if (m.job_id <= 0 || m.round == 0) return Bad("TRAIN", "job_id and round must be > 0");
+      if (m.local_epochs == 0 || m.local_epochs > 1000) return Bad("TRAIN", "local_epochs out of range");
+      if (m.batch_size == 0 || m.batch_size > 65536) return Bad("TRAIN", "batch_size out of range");
+      if (!std::isfinite(m.lr) || m.lr <= 0) return Bad("TRAIN", "lr must be finite and > 0");
+      if (!std::isfinite(m.momentum) || m.momentum < 0 || m.momentum >= 1)
+        return Bad("TRAIN", "momentum must be in [0, 1)");
+      return Message(std::move(m));
+    }
+    case MsgType::kUpdate: {
+      Update m;
+      m.job_id = r.I64("job_id");
+      m.round = r.U32("round");
+      m.attempt = r.U32("attempt");
+      m.num_samples = r.U64("num_samples");
+      m.train_loss = r.F32("train_loss");
+      m.train_ms = r.U32("train_ms");
+      m.encode_ms = r.U32("encode_ms");
+      m.raw_bytes = r.U64("raw_bytes");
+      FP_ASSIGN_OR_RETURN(m.payload_format, ReadFormat(r));
+      FP_RETURN_IF_ERROR(r.Finish("UPDATE"));
+      if (m.job_id <= 0 || m.round == 0) return Bad("UPDATE", "job_id and round must be > 0");
+      if (m.num_samples == 0) return Bad("UPDATE", "num_samples must be > 0");
+      if (!std::isfinite(m.train_loss) || m.train_loss < 0)
+        return Bad("UPDATE", "train_loss must be finite and >= 0");
+      return Message(m);
+    }
+    case MsgType::kReject: {
+      Reject m;
+      m.job_id = r.I64("job_id");
+      m.round = r.U32("round");
+      m.code = static_cast<RejectCode>(r.U16("code"));
+      m.reason = r.Str("reason", 4096);
+      FP_RETURN_IF_ERROR(r.Finish("REJECT"));
+      return Message(std::move(m));
+    }
+    case MsgType::kBye: {
+      Bye m;
+      m.reason = r.Str("reason", 4096);
+      FP_RETURN_IF_ERROR(r.Finish("BYE"));
+      return Message(std::move(m));
+    }
+  }
+  return Status::InvalidArgument("unknown message type");
+}
+
+}  // namespace
+
+const char* MsgTypeName(MsgType t) {
+  switch (t) {
+    case MsgType::kRegister: return "REGISTER";
+    case MsgType::kWelcome: return "WELCOME";
+    case MsgType::kHeartbeat: return "HEARTBEAT";
+    case MsgType::kTrain: return "TRAIN";
+    case MsgType::kUpdate: return "UPDATE";
+    case MsgType::kReject: return "REJECT";
+    case MsgType::kBye: return "BYE";
+  }
+  return "UNKNOWN";
+}
+
+MsgType TypeOf(const Message& m) {
+  return std::visit(Overloaded{
+                        [](const Register&) { return MsgType::kRegister; },
+                        [](const Welcome&) { return MsgType::kWelcome; },
+                        [](const Heartbeat&) { return MsgType::kHeartbeat; },
+                        [](const Train&) { return MsgType::kTrain; },
+                        [](const Update&) { return MsgType::kUpdate; },
+                        [](const Reject&) { return MsgType::kReject; },
+                        [](const Bye&) { return MsgType::kBye; },
+                    },
+                    m);
+}
+
+std::vector<uint8_t> EncodeEnvelope(const Message& m) {
+  std::vector<uint8_t> out;
+  out.reserve(64);
+  ByteWriter w(&out);
+  w.U8(kMagic0);
+  w.U8(kMagic1);
+  w.U8(kVersion);
+  w.U8(static_cast<uint8_t>(TypeOf(m)));
+  std::visit([&](const auto& msg) { Encode(w, msg); }, m);
+  return out;
+}
+
+Result<Message> DecodeEnvelope(std::span<const uint8_t> frame, bool has_payload) {
+  if (frame.size() > kMaxEnvelopeBytes)
+    return Status::InvalidArgument("envelope is " + std::to_string(frame.size()) +
+                                   " bytes, limit " + std::to_string(kMaxEnvelopeBytes));
+  if (frame.size() < 4) return Status::InvalidArgument("envelope shorter than its 4-byte header");
+  if (frame[0] != kMagic0 || frame[1] != kMagic1)
+    return Status::InvalidArgument("not a fedpress message (bad magic)");
+  if (frame[2] != kVersion)
+    return Status::FailedPrecondition("protocol version " + std::to_string(frame[2]) +
+                                      " is not supported (this build speaks version " +
+                                      std::to_string(kVersion) + ")");
+  uint8_t t = frame[3];
+  if (t < 1 || t > 7) return Status::InvalidArgument("unknown message type " + std::to_string(t));
+  auto type = static_cast<MsgType>(t);
+  bool wants_payload = type == MsgType::kTrain || type == MsgType::kUpdate;
+  if (wants_payload != has_payload)
+    return Status::InvalidArgument(std::string(MsgTypeName(type)) +
+                                   (wants_payload ? ": missing payload frame"
+                                                  : ": unexpected payload frame"));
+  ByteReader r(frame.subspan(4));
+  auto m = DecodeBody(type, r);
+  if (!m.ok() && m.status().code() == StatusCode::kCorruption)
+    return Status::InvalidArgument(m.status().message());
+  return m;
+}
+
+std::string DebugString(const Message& m) {
+  return std::visit(
+      Overloaded{
+          [](const Register& r) {
+            return "REGISTER name=" + r.name + " dataset=" + r.dataset +
+                   " samples=" + std::to_string(r.num_samples);
+          },
+          [](const Welcome& w) { return "WELCOME client_id=" + std::to_string(w.client_id); },
+          [](const Heartbeat& h) {
+            return "HEARTBEAT job=" + std::to_string(h.job_id) + " round=" + std::to_string(h.round);
+          },
+          [](const Train& t) {
+            return "TRAIN job=" + std::to_string(t.job_id) + " round=" + std::to_string(t.round) +
+                   " model=" + t.model;
+          },
+          [](const Update& u) {
+            return "UPDATE job=" + std::to_string(u.job_id) + " round=" + std::to_string(u.round) +
+                   " samples=" + std::to_string(u.num_samples) + " raw=" + std::to_string(u.raw_bytes);
+          },
+          [](const Reject& r) {
+            return "REJECT code=" + std::to_string(static_cast<int>(r.code)) + " reason=" + r.reason;
+          },
+          [](const Bye& b) { return "BYE " + b.reason; },
+      },
+      m);
+}
+
+bool IsValidClientName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace fedpress::protocol

@@ -1,0 +1,124 @@
+#include "server/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "common/protocol.h"
+
+namespace fedpress::server {
+
+using protocol::RejectCode;
+
+Coordinator::Coordinator(Transport* transport, Store* store, ClientRegistry* registry,
+                         JobRunner* runner, CoordinatorOptions options)
+    : transport_(transport), store_(store), registry_(registry), runner_(runner), options_(options) {}
+
+void Coordinator::Run() {
+  while (!stop_) Step(50);
+}
+
+void Coordinator::Step(int wait_ms) {
+  if (auto m = transport_->Receive(wait_ms)) Handle(*m);
+  if (SteadyMs() >= next_expiry_ms_) {
+    next_expiry_ms_ = SteadyMs() + 500;
+    ExpireClients();
+  }
+  runner_->Tick();
+}
+
+void Coordinator::SendReject(const std::string& peer, RejectCode code, const std::string& reason,
+                             int64_t job, uint32_t round) {
+  transport_->Send(peer, protocol::EncodeEnvelope(protocol::Reject{job, round, code, reason}));
+}
+
+void Coordinator::ExpireClients() {
+  const int64_t cutoff = SteadyMs() - options_.client_timeout_ms;
+  for (const auto& c : registry_->Expire(cutoff)) {
+    spdlog::info("client {} timed out (no message for {} ms)", c.name, options_.client_timeout_ms);
+    runner_->OnClientGone(c, "no heartbeat for " + std::to_string(options_.client_timeout_ms / 1000) + " s");
+  }
+}
+
+void Coordinator::Handle(InboundMessage& m) {
+  if (m.frames.empty() || m.frames.size() > 2) {
+    SendReject(m.peer, RejectCode::kMalformed,
+               "expected 1 or 2 frames after the identity, got " + std::to_string(m.frames.size()));
+    return;
+  }
+  auto env = std::span(static_cast<const uint8_t*>(m.frames[0].data()), m.frames[0].size());
+  auto decoded = protocol::DecodeEnvelope(env, m.frames.size() == 2);
+  if (!decoded.ok()) {
+    auto code = decoded.status().code() == StatusCode::kFailedPrecondition ? RejectCode::kBadVersion
+                                                                           : RejectCode::kMalformed;
+    spdlog::warn("rejected malformed message ({} bytes): {}", m.wire_bytes, decoded.status().message());
+    SendReject(m.peer, code, decoded.status().message());
+    return;
+  }
+  const int64_t now_steady = SteadyMs(), now = NowMs();
+  protocol::Message& msg = *decoded;
+  auto client = registry_->ByPeer(m.peer);
+
+  if (auto* reg = std::get_if<protocol::Register>(&msg)) {
+    if (!client && registry_->size() >= options_.max_clients) {
+      SendReject(m.peer, RejectCode::kServerFull,
+                 "server has its maximum of " + std::to_string(options_.max_clients) + " clients");
+      return;
+    }
+    nlohmann::json info = {{"dataset", reg->dataset},
+                           {"capabilities", reg->capabilities},
+                           {"version", reg->client_version}};
+    auto id = store_->UpsertClient(reg->name, static_cast<int64_t>(std::min<uint64_t>(reg->num_samples, INT64_MAX)),
+                                   info.dump(), now);
+    if (!id.ok()) {
+      spdlog::error("cannot record client {}: {}", reg->name, id.status().ToString());
+      SendReject(m.peer, RejectCode::kInternal, "server cannot record the client: try again later");
+      return;
+    }
+    LiveClient c;
+    c.client_id = *id;
+    c.name = reg->name;
+    c.peer = m.peer;
+    c.dataset = reg->dataset;
+    c.num_samples = reg->num_samples;
+    c.capabilities = reg->capabilities;
+    c.version = reg->client_version;
+    c.connected_ms = now;
+    c.last_seen_steady_ms = now_steady;
+    c.last_seen_ms = now;
+    if (auto old_peer = registry_->Upsert(c)) {
+      // Same name from a new connection (e.g. the client restarted): the new
+      // one wins; the old one is told to go away and leaves the round.
+      transport_->Send(*old_peer, protocol::EncodeEnvelope(protocol::Bye{"replaced by a new connection with the same name"}));
+      LiveClient old = c;
+      old.peer = *old_peer;
+      runner_->OnClientGone(old, "reconnected");
+    }
+    spdlog::info("client {} registered ({} samples of {}, id {})", c.name, c.num_samples, c.dataset, c.client_id);
+    transport_->Send(m.peer, protocol::EncodeEnvelope(protocol::Welcome{
+                                 *id, options_.heartbeat_ms,
+                                 static_cast<uint64_t>(options_.max_message_bytes)}));
+    return;
+  }
+  if (!client) {
+    if (!std::holds_alternative<protocol::Bye>(msg))
+      SendReject(m.peer, RejectCode::kNotRegistered, "unknown client: send REGISTER first");
+    return;
+  }
+  registry_->Touch(m.peer, now_steady, now);
+
+  if (auto* hb = std::get_if<protocol::Heartbeat>(&msg)) {
+    transport_->Send(m.peer, protocol::EncodeEnvelope(protocol::Heartbeat{hb->job_id, hb->round}));
+  } else if (auto* up = std::get_if<protocol::Update>(&msg)) {
+    auto payload = std::span(static_cast<const uint8_t*>(m.frames[1].data()), m.frames[1].size());
+    runner_->OnUpdate(*client, *up, payload, m.wire_bytes);
+  } else if (std::holds_alternative<protocol::Bye>(msg)) {
+    registry_->Remove(m.peer);
+    spdlog::info("client {} said goodbye", client->name);
+    runner_->OnClientGone(*client, "client disconnected");
+  } else {
+    SendReject(m.peer, RejectCode::kMalformed,
+               std::string(protocol::MsgTypeName(protocol::TypeOf(msg))) + " is not a client message");
+  }
+}
+
+}  // namespace fedpress::server

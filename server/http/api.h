@@ -1,0 +1,38 @@
+// The REST API as a plain function from request to response (no sockets), so
+// every route, validation and error path is unit-testable. Routes and JSON
+// shapes are documented in docs/api.md.
+//
+// Thread-safety: HandleApiRequest is safe to call from many threads at once
+// (Store and ClientRegistry are thread-safe).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <boost/beast/http.hpp>
+
+#include "common/job_spec.h"
+#include "server/client_registry.h"
+#include "server/store/store.h"
+
+namespace fedpress::server {
+
+namespace http = boost::beast::http;
+using HttpRequest = http::request<http::string_body>;
+using HttpResponse = http::response<http::string_body>;
+
+struct ApiContext {
+  Store* store = nullptr;
+  ClientRegistry* registry = nullptr;
+  std::string state_dir;
+  std::function<void()> on_jobs_changed;        // wake the job runner
+  CompressionValidator validate_compression;    // empty: only "none"
+};
+
+HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req);
+
+// A JSON error response: {"error": message} (+ "fields" when given).
+HttpResponse JsonError(http::status status, const std::string& message, unsigned version,
+                       const nlohmann::json& fields = nullptr);
+
+}  // namespace fedpress::server

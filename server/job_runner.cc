@@ -1,0 +1,524 @@
+#include "server/job_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "common/checkpoint.h"
+#include "common/clock.h"
+#include "common/file_util.h"
+#include "server/scheduler.h"
+
+namespace fedpress::server {
+
+namespace fs = std::filesystem;
+using protocol::RejectCode;
+
+JobRunner::JobRunner(Store* store, ClientRegistry* registry, Outbox* outbox,
+                     const ModelTool* tool, RunnerOptions options)
+    : store_(store), registry_(registry), outbox_(outbox), tool_(tool), options_(std::move(options)) {}
+
+JobRunner::~JobRunner() = default;
+
+const char* JobRunner::state_name() const {
+  switch (state_) {
+    case State::kIdle: return "idle";
+    case State::kWaitingForClients: return "waiting_for_clients";
+    case State::kCollecting: return "collecting";
+    case State::kEvaluating: return "evaluating";
+  }
+  return "?";
+}
+
+void JobRunner::Emit(RunnerEvent e) {
+  if (listener_) listener_(e);
+}
+
+std::string JobRunner::CheckpointPath(uint32_t round) const {
+  return job_->dir + "/round-" + std::to_string(round) + ".ckpt";
+}
+
+void JobRunner::Tick() {
+  const int64_t now = SteadyMs();
+  if (jobs_changed_.exchange(false)) {
+    next_poll_steady_ms_ = 0;
+    if (job_) CheckCancelled();
+  }
+  switch (state_) {
+    case State::kIdle:
+      if (now >= next_poll_steady_ms_) {
+        next_poll_steady_ms_ = now + options_.job_poll_ms;
+        LookForJob();
+      }
+      break;
+    case State::kWaitingForClients:
+      if (now >= not_before_steady_ms_) StartRoundIfReady();
+      break;
+    case State::kCollecting:
+      if (now >= round_->deadline_steady_ms) CloseRound("deadline");
+      break;
+    case State::kEvaluating:
+      if (round_->evaluation.valid() &&
+          round_->evaluation.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+        FinishEvaluation();
+      break;
+  }
+}
+
+void JobRunner::LookForJob() {
+  auto next = store_->NextRunnableJob();
+  if (!next.ok()) {
+    spdlog::error("runner: cannot read jobs: {}", next.status().ToString());
+    return;
+  }
+  if (!next->has_value()) return;
+  const JobRow& row = **next;
+  Status st = LoadJob(row);
+  if (!st.ok()) {
+    spdlog::error("job {}: cannot start: {}", row.id, st.ToString());
+    (void)store_->SetJobStatus(row.id, JobStatus::kFailed, st.ToString(), NowMs());
+    Emit({"job_failed", row.id, 0, {{"error", st.ToString()}}});
+    job_.reset();
+    state_ = State::kIdle;
+  }
+}
+
+Status JobRunner::LoadJob(const JobRow& row) {
+  auto json = nlohmann::json::parse(row.spec_json, nullptr, false);
+  if (json.is_discarded()) return Status::Corruption("stored job spec is not valid JSON");
+  // Compression was validated when the job was created; keep it as stored.
+  nlohmann::json comp = json.contains("compression") ? json["compression"] : nlohmann::json::object();
+  auto parsed = ParseJobSpec(json, [&](const nlohmann::json& c, std::vector<FieldError>*) {
+    return std::optional<nlohmann::json>(c);
+  });
+  if (!parsed.spec) return Status::Corruption("stored job spec no longer validates: " +
+                                              parsed.errors.front().field + " " +
+                                              parsed.errors.front().message);
+  auto job = std::make_unique<ActiveJob>();
+  job->row = row;
+  job->spec = *parsed.spec;
+  job->dir = options_.state_dir + "/job-" + std::to_string(row.id);
+  FP_RETURN_IF_ERROR(MakeDirs(job->dir));
+  job_ = std::move(job);
+
+  const uint32_t committed = static_cast<uint32_t>(row.current_round);
+  std::string ckpt;
+  if (committed == 0) {
+    ckpt = CheckpointPath(0);
+    if (!FileExists(ckpt)) FP_RETURN_IF_ERROR(tool_->Init(job_->spec.model, job_->spec.seed, row.id, ckpt));
+  } else {
+    FP_ASSIGN_OR_RETURN(auto last, store_->GetRound(row.id, committed));
+    if (!last) return Status::Corruption("job says round " + std::to_string(committed) +
+                                         " is committed but the round row is missing");
+    ckpt = last->checkpoint;
+  }
+  FP_ASSIGN_OR_RETURN(Checkpoint c, ReadCheckpoint(ckpt));
+  if (c.job_id != row.id || c.round != committed || c.model_name != job_->spec.model)
+    return Status::Corruption(ckpt + " belongs to job " + std::to_string(c.job_id) + " round " +
+                              std::to_string(c.round) + " (" + c.model_name + "), expected job " +
+                              std::to_string(row.id) + " round " + std::to_string(committed));
+  job_->global = std::move(c.weights);
+
+  if (row.status == JobStatus::kQueued)
+    FP_RETURN_IF_ERROR(store_->SetJobStatus(row.id, JobStatus::kRunning, "", NowMs()));
+  if (committed >= static_cast<uint32_t>(job_->spec.rounds)) {
+    FP_RETURN_IF_ERROR(store_->SetJobStatus(row.id, JobStatus::kCompleted, "", NowMs()));
+    job_.reset();
+    return Status::OK();
+  }
+  job_->round = committed + 1;
+  job_->attempt = NextAttempt(row.id, job_->round);
+  spdlog::info("job {} '{}': {} from round {} of {} ({} model, {} parameters)", row.id, row.name,
+               committed == 0 ? "starting" : "resuming", job_->round, job_->spec.rounds,
+               job_->spec.model, job_->global.layout().total_elements());
+  Emit({"job_started", row.id, job_->round, {{"name", row.name}}});
+  state_ = State::kWaitingForClients;
+  not_before_steady_ms_ = 0;
+  return Status::OK();
+}
+
+uint32_t JobRunner::NextAttempt(int64_t job_id, uint32_t round) {
+  auto parts = store_->ListParticipations(job_id, round);
+  uint32_t attempt = 1;
+  if (parts.ok())
+    for (const auto& p : *parts) attempt = std::max<uint32_t>(attempt, static_cast<uint32_t>(p.attempt) + 1);
+  return attempt;
+}
+
+void JobRunner::StartRoundIfReady() {
+  const JobSpec& spec = job_->spec;
+  std::vector<int64_t> candidates;
+  std::map<int64_t, LiveClient> live;
+  for (const auto& c : registry_->Snapshot()) {
+    if (c.dataset != spec.dataset) continue;
+    candidates.push_back(c.client_id);
+    live[c.client_id] = c;
+  }
+  const int64_t now = SteadyMs();
+  if (static_cast<int64_t>(candidates.size()) < spec.min_clients) {
+    if (now - last_wait_log_steady_ms_ > 10000) {
+      last_wait_log_steady_ms_ = now;
+      spdlog::info("job {} round {}: waiting for clients ({} connected with dataset {}, need {})",
+                   job_->row.id, job_->round, candidates.size(), spec.dataset, spec.min_clients);
+    }
+    return;
+  }
+  auto chosen = SelectClients(candidates, static_cast<size_t>(spec.clients_per_round),
+                              RoundSeed(spec.seed, job_->round, job_->attempt));
+
+  round_ = std::make_unique<RoundState>();
+  round_->started_ms = NowMs();
+  round_->started_steady_ms = now;
+  round_->deadline_steady_ms = now + static_cast<int64_t>(spec.round_timeout_s * 1000);
+  round_->aggregator = std::make_unique<FedAvgAggregator>(job_->global.layout().total_elements());
+
+  protocol::Train train;
+  train.job_id = job_->row.id;
+  train.round = job_->round;
+  train.attempt = job_->attempt;
+  train.model = spec.model;
+  train.dataset = spec.dataset;
+  train.local_epochs = static_cast<uint32_t>(spec.local_epochs);
+  train.batch_size = static_cast<uint32_t>(spec.batch_size);
+  train.lr = static_cast<float>(spec.lr);
+  train.momentum = static_cast<float>(spec.momentum);
+  train.seed = spec.seed;
+  train.compression_json = spec.compression.dump();
+  train.payload_format = protocol::PayloadFormat::kDense;
+  auto envelope = protocol::EncodeEnvelope(train);
+  auto payload = std::make_shared<const std::vector<uint8_t>>(job_->global.Encode());
+  const int64_t raw = static_cast<int64_t>(job_->global.byte_size());
+  const int64_t wire = static_cast<int64_t>(envelope.size() + payload->size());
+
+  for (int64_t id : chosen) {
+    Picked p;
+    p.peer = live[id].peer;
+    p.bytes_down_raw = raw;
+    p.bytes_down_wire = wire;
+    p.sent_ms = NowMs();
+    outbox_->Send(p.peer, envelope, payload);
+    registry_->SetBusy(id, job_->row.id, job_->round);
+    round_->bytes_down_raw += raw;
+    round_->bytes_down_wire += wire;
+    (void)store_->AddClientTraffic(id, 0, 0, wire, NowMs());
+    round_->picked[id] = p;
+  }
+  state_ = State::kCollecting;
+  spdlog::info("job {} round {}/{}{}: sent model to {} of {} clients (deadline {} s)", job_->row.id,
+               job_->round, spec.rounds,
+               job_->attempt > 1 ? " attempt " + std::to_string(job_->attempt) : std::string(),
+               chosen.size(), candidates.size(), spec.round_timeout_s);
+  Emit({"round_started", job_->row.id, job_->round,
+        {{"attempt", job_->attempt}, {"clients", chosen}}});
+}
+
+void JobRunner::Reject(const LiveClient& c, const protocol::Update& u, RejectCode code,
+                       const std::string& reason, ParticipationStatus status, size_t wire_bytes) {
+  outbox_->Send(c.peer, protocol::EncodeEnvelope(protocol::Reject{u.job_id, u.round, code, reason}));
+  ParticipationRow p;
+  p.job_id = u.job_id;
+  p.round = u.round;
+  p.attempt = u.attempt;
+  p.client_id = c.client_id;
+  p.status = status;
+  p.reason = reason;
+  p.samples = static_cast<int64_t>(std::min<uint64_t>(u.num_samples, INT64_MAX));
+  p.bytes_up_wire = static_cast<int64_t>(wire_bytes);
+  p.received_ms = NowMs();
+  // Only record against jobs that exist (foreign key); strangers' job ids are logged.
+  auto job = store_->GetJob(u.job_id);
+  if (job.ok() && job->has_value()) {
+    auto st = store_->RecordParticipation(p);
+    if (!st.ok()) spdlog::warn("cannot record participation: {}", st.status().ToString());
+  }
+  spdlog::warn("client {}: update for job {} round {} {}: {}", c.name, u.job_id, u.round,
+               ParticipationStatusName(status), reason);
+  Emit({"participation", u.job_id, u.round,
+        {{"client", c.name}, {"status", ParticipationStatusName(status)}, {"reason", reason}}});
+}
+
+void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
+                         std::span<const uint8_t> payload, size_t wire_bytes) {
+  registry_->SetBusy(c.client_id, 0, 0);
+  if (!job_ || u.job_id != job_->row.id) {
+    Reject(c, u, RejectCode::kWrongJob, "no running job " + std::to_string(u.job_id),
+           ParticipationStatus::kLate, wire_bytes);
+    return;
+  }
+  const bool current = state_ == State::kCollecting && u.round == job_->round && u.attempt == job_->attempt;
+  if (!current) {
+    bool late = u.round < job_->round || (u.round == job_->round && u.attempt < job_->attempt) ||
+                (u.round == job_->round && state_ != State::kCollecting);
+    Reject(c, u, RejectCode::kWrongRound,
+           late ? "round " + std::to_string(u.round) + " attempt " + std::to_string(u.attempt) +
+                      " is already closed (late update ignored)"
+                : "round " + std::to_string(u.round) + " has not started",
+           late ? ParticipationStatus::kLate : ParticipationStatus::kRejected, wire_bytes);
+    return;
+  }
+  auto it = round_->picked.find(c.client_id);
+  if (it == round_->picked.end()) {
+    Reject(c, u, RejectCode::kNotSelected, "client was not selected for this round",
+           ParticipationStatus::kRejected, wire_bytes);
+    return;
+  }
+  Picked& picked = it->second;
+  if (picked.answer != Answer::kPending) {
+    Reject(c, u, RejectCode::kDuplicate, "already answered this round",
+           ParticipationStatus::kRejected, wire_bytes);
+    return;
+  }
+  auto reject_here = [&](RejectCode code, const std::string& reason) {
+    picked.answer = Answer::kRejected;
+    ++round_->rejected;
+    Reject(c, u, code, reason, ParticipationStatus::kRejected, wire_bytes);
+  };
+  // Plausibility of the sample count: a client may not claim more data than
+  // it registered with.
+  if (u.num_samples > c.num_samples) {
+    reject_here(RejectCode::kBadSampleCount,
+                "num_samples " + std::to_string(u.num_samples) + " exceeds the " +
+                    std::to_string(c.num_samples) + " samples registered");
+  } else if (u.payload_format != protocol::PayloadFormat::kDense) {
+    reject_here(RejectCode::kBadPayload, "payload format not enabled for this job");
+  } else {
+    const int64_t t0 = SteadyMs();
+    auto delta = DecodeWeightsMatching(payload, job_->global.layout());
+    if (!delta.ok()) {
+      reject_here(RejectCode::kBadPayload, delta.status().message());
+    } else {
+      round_->aggregator->AddDense(delta->values(), u.num_samples);
+      const int64_t decode_ms = SteadyMs() - t0;
+      picked.answer = Answer::kAccepted;
+      round_->train_loss_weighted += static_cast<double>(u.train_loss) * static_cast<double>(u.num_samples);
+      const int64_t raw = static_cast<int64_t>(job_->global.byte_size());
+      round_->bytes_up_raw += raw;
+      round_->bytes_up_wire += static_cast<int64_t>(wire_bytes);
+      ParticipationRow p;
+      p.job_id = u.job_id;
+      p.round = u.round;
+      p.attempt = u.attempt;
+      p.client_id = c.client_id;
+      p.status = ParticipationStatus::kAccepted;
+      p.samples = static_cast<int64_t>(u.num_samples);
+      p.train_loss = u.train_loss;
+      p.bytes_up_raw = raw;
+      p.bytes_up_wire = static_cast<int64_t>(wire_bytes);
+      p.bytes_down_raw = picked.bytes_down_raw;
+      p.bytes_down_wire = picked.bytes_down_wire;
+      p.train_ms = u.train_ms;
+      p.encode_ms = u.encode_ms;
+      p.decode_ms = decode_ms;
+      p.sent_ms = picked.sent_ms;
+      p.received_ms = NowMs();
+      auto st = store_->RecordParticipation(p);
+      if (!st.ok()) spdlog::warn("cannot record participation: {}", st.status().ToString());
+      (void)store_->AddClientTraffic(c.client_id, 1, static_cast<int64_t>(wire_bytes), 0, NowMs());
+      Emit({"participation", u.job_id, u.round,
+            {{"client", c.name}, {"status", "accepted"}, {"samples", u.num_samples},
+             {"train_loss", u.train_loss}, {"bytes_up_wire", wire_bytes}}});
+    }
+  }
+  bool all_answered = std::all_of(round_->picked.begin(), round_->picked.end(),
+                                  [](const auto& kv) { return kv.second.answer != Answer::kPending; });
+  if (all_answered) CloseRound("all picked clients answered");
+}
+
+void JobRunner::OnClientGone(const LiveClient& c, const std::string& why) {
+  if (state_ != State::kCollecting || !round_) return;
+  auto it = round_->picked.find(c.client_id);
+  if (it == round_->picked.end() || it->second.answer != Answer::kPending) return;
+  it->second.answer = Answer::kTimedOut;
+  ++round_->timeouts;
+  ParticipationRow p;
+  p.job_id = job_->row.id;
+  p.round = job_->round;
+  p.attempt = job_->attempt;
+  p.client_id = c.client_id;
+  p.status = ParticipationStatus::kTimeout;
+  p.reason = why;
+  p.sent_ms = it->second.sent_ms;
+  (void)store_->RecordParticipation(p);
+  spdlog::warn("job {} round {}: client {} dropped out: {}", job_->row.id, job_->round, c.name, why);
+  bool all_answered = std::all_of(round_->picked.begin(), round_->picked.end(),
+                                  [](const auto& kv) { return kv.second.answer != Answer::kPending; });
+  if (all_answered) CloseRound("all picked clients answered or left");
+}
+
+void JobRunner::CloseRound(const char* why) {
+  for (auto& [id, p] : round_->picked) {
+    if (p.answer != Answer::kPending) continue;
+    p.answer = Answer::kTimedOut;
+    ++round_->timeouts;
+    ParticipationRow row;
+    row.job_id = job_->row.id;
+    row.round = job_->round;
+    row.attempt = job_->attempt;
+    row.client_id = id;
+    row.status = ParticipationStatus::kTimeout;
+    row.reason = "no update within round_timeout_s";
+    row.sent_ms = p.sent_ms;
+    (void)store_->RecordParticipation(row);
+    registry_->SetBusy(id, 0, 0);
+  }
+  const auto accepted = static_cast<int64_t>(round_->aggregator->num_updates());
+  if (accepted < job_->spec.min_clients) {
+    spdlog::warn("job {} round {} attempt {}: only {} accepted updates (min_clients {}), {}; "
+                 "retrying the round",
+                 job_->row.id, job_->round, job_->attempt, accepted, job_->spec.min_clients, why);
+    (void)store_->AddEvent(job_->row.id, "round_retry",
+                           "round " + std::to_string(job_->round) + " attempt " +
+                               std::to_string(job_->attempt) + ": " + std::to_string(accepted) +
+                               " accepted < min_clients " + std::to_string(job_->spec.min_clients),
+                           NowMs());
+    Emit({"round_retry", job_->row.id, job_->round, {{"attempt", job_->attempt}, {"accepted", accepted}}});
+    ++job_->attempt;
+    round_.reset();
+    state_ = State::kWaitingForClients;
+    not_before_steady_ms_ = SteadyMs() + options_.retry_backoff_ms;
+    return;
+  }
+  ModelWeights next = job_->global;
+  Status st = round_->aggregator->ApplyTo(next.values());
+  if (st.ok() && FindNonFinite(next.values()) >= 0)
+    st = Status::Internal("aggregated model has non-finite values");
+  if (!st.ok()) {
+    FailJob("aggregation failed: " + st.ToString());
+    return;
+  }
+  round_->aggregator.reset();  // free the sum before evaluation
+  round_->aggregated_steady_ms = SteadyMs();
+  round_->checkpoint_path = CheckpointPath(job_->round);
+  st = WriteCheckpoint(round_->checkpoint_path,
+                       Checkpoint{job_->row.id, job_->round, job_->spec.model, next});
+  if (!st.ok()) {
+    // Disk trouble: keep the job running state intact so a restart resumes.
+    spdlog::error("job {} round {}: cannot write checkpoint: {}; will retry the round",
+                  job_->row.id, job_->round, st.ToString());
+    round_.reset();
+    state_ = State::kWaitingForClients;
+    not_before_steady_ms_ = SteadyMs() + 5000;
+    return;
+  }
+  round_->next_global = std::move(next);
+  round_->export_tmp_path = job_->dir + "/model.pt.tmp";
+  std::string ckpt = round_->checkpoint_path, exp = round_->export_tmp_path;
+  const ModelTool* tool = tool_;
+  round_->evaluation = std::async(std::launch::async, [tool, ckpt, exp] { return tool->Evaluate(ckpt, exp); });
+  state_ = State::kEvaluating;
+}
+
+void JobRunner::FinishEvaluation() {
+  auto eval = round_->evaluation.get();
+  RoundRow r;
+  r.job_id = job_->row.id;
+  r.round = job_->round;
+  r.attempts = job_->attempt;
+  if (eval.ok()) {
+    r.accuracy = eval->accuracy;
+    r.loss = eval->loss;
+  } else {
+    spdlog::warn("job {} round {}: evaluation failed ({}); committing the round without accuracy",
+                 job_->row.id, job_->round, eval.status().ToString());
+  }
+  int64_t accepted = 0, samples = 0;
+  for (const auto& [id, p] : round_->picked) accepted += p.answer == Answer::kAccepted;
+  // Sum of accepted samples = what the aggregator counted; recompute from records.
+  auto parts = store_->ListParticipations(job_->row.id, job_->round);
+  if (parts.ok())
+    for (const auto& p : *parts)
+      if (p.attempt == job_->attempt && p.status == ParticipationStatus::kAccepted) samples += p.samples;
+  r.participants = accepted;
+  r.rejected = round_->rejected;
+  r.timeouts = round_->timeouts;
+  r.samples = samples;
+  if (samples > 0) r.train_loss = round_->train_loss_weighted / static_cast<double>(samples);
+  r.bytes_up_raw = round_->bytes_up_raw;
+  r.bytes_up_wire = round_->bytes_up_wire;
+  r.bytes_down_raw = round_->bytes_down_raw;
+  r.bytes_down_wire = round_->bytes_down_wire;
+  r.started_ms = round_->started_ms;
+  r.finished_ms = NowMs();
+  r.duration_ms = SteadyMs() - round_->started_steady_ms;
+  r.checkpoint = round_->checkpoint_path;
+  // Late updates recorded for this round so far.
+  if (parts.ok())
+    for (const auto& p : *parts) r.late += p.status == ParticipationStatus::kLate;
+  const bool done = job_->round >= static_cast<uint32_t>(job_->spec.rounds);
+  Status st = store_->CommitRound(r, done, NowMs());
+  if (!st.ok() && st.code() != StatusCode::kAlreadyExists) {
+    spdlog::error("job {} round {}: cannot commit: {}; retrying the round", job_->row.id,
+                  job_->round, st.ToString());
+    round_.reset();
+    state_ = State::kWaitingForClients;
+    not_before_steady_ms_ = SteadyMs() + 5000;
+    return;
+  }
+  // Committed: the new model is the global model.
+  job_->global = std::move(*round_->next_global);
+  if (eval.ok() && FileExists(round_->export_tmp_path)) {
+    std::error_code ec;
+    fs::rename(round_->export_tmp_path, job_->dir + "/model.pt", ec);
+  }
+  // Keep the last two checkpoints; older ones are not needed to resume.
+  if (job_->round >= 2) {
+    std::error_code ec;
+    fs::remove(CheckpointPath(job_->round - 2), ec);
+  }
+  auto fmt_mb = [](int64_t b) { return static_cast<double>(b) / 1e6; };
+  spdlog::info("job {} round {}/{}: accuracy {} loss {} | {} clients ({} rejected, {} timed out) | "
+               "up {:.2f} MB down {:.2f} MB | {:.1f} s",
+               job_->row.id, job_->round, job_->spec.rounds,
+               r.accuracy ? fmt::format("{:.2f}%", *r.accuracy * 100) : "n/a",
+               r.loss ? fmt::format("{:.4f}", *r.loss) : "n/a", r.participants, r.rejected,
+               r.timeouts, fmt_mb(r.bytes_up_wire), fmt_mb(r.bytes_down_wire),
+               static_cast<double>(r.duration_ms) / 1000.0);
+  nlohmann::json data = {{"participants", r.participants}, {"rejected", r.rejected},
+                         {"timeouts", r.timeouts},         {"bytes_up_wire", r.bytes_up_wire},
+                         {"bytes_up_raw", r.bytes_up_raw}, {"bytes_down_wire", r.bytes_down_wire},
+                         {"duration_ms", r.duration_ms}};
+  data["accuracy"] = r.accuracy ? nlohmann::json(*r.accuracy) : nlohmann::json();
+  data["loss"] = r.loss ? nlohmann::json(*r.loss) : nlohmann::json();
+  Emit({"round_committed", job_->row.id, job_->round, data});
+  round_.reset();
+  if (done) {
+    spdlog::info("job {} '{}' completed: {} rounds", job_->row.id, job_->row.name, job_->round);
+    Emit({"job_completed", job_->row.id, job_->round, {}});
+    DropJob();
+    return;
+  }
+  ++job_->round;
+  job_->attempt = 1;
+  state_ = State::kWaitingForClients;
+  not_before_steady_ms_ = 0;
+}
+
+void JobRunner::FailJob(const std::string& error) {
+  spdlog::error("job {} failed: {}", job_->row.id, error);
+  (void)store_->SetJobStatus(job_->row.id, JobStatus::kFailed, error, NowMs());
+  Emit({"job_failed", job_->row.id, job_->round, {{"error", error}}});
+  DropJob();
+}
+
+void JobRunner::CheckCancelled() {
+  auto row = store_->GetJob(job_->row.id);
+  if (!row.ok() || !row->has_value()) return;
+  if ((*row)->status == JobStatus::kCancelled) {
+    spdlog::info("job {} cancelled at round {}", job_->row.id, job_->round);
+    Emit({"job_cancelled", job_->row.id, job_->round, {}});
+    DropJob();
+  }
+}
+
+void JobRunner::DropJob() {
+  if (round_)
+    for (const auto& [id, p] : round_->picked) registry_->SetBusy(id, 0, 0);
+  round_.reset();  // waits for a running evaluation, bounded by its timeout
+  job_.reset();
+  state_ = State::kIdle;
+  next_poll_steady_ms_ = 0;
+}
+
+}  // namespace fedpress::server

@@ -1,0 +1,142 @@
+// JobRunner: runs one federated job at a time, round after round, as a state
+// machine driven by the coordinator thread:
+//
+//   Idle -> WaitingForClients -> Collecting -> Evaluating -> (commit) -> ...
+//
+// Per round it picks clients (scheduler), sends TRAIN with the global model,
+// folds each valid UPDATE into a streaming FedAvg sum, closes the round when
+// every picked client answered or the deadline passed, aggregates if at least
+// min_clients were accepted (else retries the round), writes the checkpoint,
+// evaluates it in a child process, and commits the round in one transaction.
+// A restarted server resumes at the round after the last committed one.
+//
+// Thread-safety: not thread-safe; call everything from the coordinator
+// thread, except NotifyJobsChanged() which any thread may call.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "common/job_spec.h"
+#include "common/model_weights.h"
+#include "common/protocol.h"
+#include "server/client_registry.h"
+#include "server/fedavg.h"
+#include "server/model_tool.h"
+#include "server/outbox.h"
+#include "server/store/store.h"
+
+namespace fedpress::server {
+
+struct RunnerOptions {
+  std::string state_dir = "fedpress-state";
+  int64_t job_poll_ms = 500;        // how often an idle runner looks for work
+  int64_t retry_backoff_ms = 1000;  // pause before retrying a failed round
+};
+
+// What happened, for progress output and live dashboards.
+struct RunnerEvent {
+  std::string kind;   // "job_started", "round_started", "participation", "round_committed",
+                      // "round_retry", "job_completed", "job_failed", "job_cancelled"
+  int64_t job_id = 0;
+  int64_t round = 0;
+  nlohmann::json data;
+};
+
+class JobRunner {
+ public:
+  JobRunner(Store* store, ClientRegistry* registry, Outbox* outbox, const ModelTool* tool,
+            RunnerOptions options);
+  ~JobRunner();
+
+  // Advances the state machine (timeouts, starting rounds, evaluation done).
+  void Tick();
+  // An UPDATE from a registered client.
+  void OnUpdate(const LiveClient& client, const protocol::Update& update,
+                std::span<const uint8_t> payload, size_t wire_bytes);
+  // A client disconnected or timed out.
+  void OnClientGone(const LiveClient& client, const std::string& why);
+  // A job was created or cancelled through the API (any thread).
+  void NotifyJobsChanged() { jobs_changed_ = true; }
+
+  void SetEventListener(std::function<void(const RunnerEvent&)> f) { listener_ = std::move(f); }
+
+  // For status output and tests.
+  int64_t current_job() const { return job_ ? job_->row.id : 0; }
+  const char* state_name() const;
+
+ private:
+  enum class State { kIdle, kWaitingForClients, kCollecting, kEvaluating };
+  enum class Answer { kPending, kAccepted, kRejected, kTimedOut };
+
+  struct Picked {
+    std::string peer;
+    Answer answer = Answer::kPending;
+    int64_t bytes_down_raw = 0, bytes_down_wire = 0;
+    int64_t sent_ms = 0;
+  };
+
+  struct ActiveJob {
+    JobRow row;
+    JobSpec spec;
+    std::string dir;                // state_dir/job-<id>
+    ModelWeights global;            // model after the last committed round
+    uint32_t round = 0;             // round in progress (last committed + 1)
+    uint32_t attempt = 1;
+  };
+
+  struct RoundState {
+    int64_t started_ms = 0;         // wall
+    int64_t started_steady_ms = 0;
+    int64_t deadline_steady_ms = 0;
+    std::map<int64_t, Picked> picked;  // client_id -> state
+    std::unique_ptr<FedAvgAggregator> aggregator;
+    double train_loss_weighted = 0;
+    int64_t rejected = 0, late = 0, timeouts = 0;
+    int64_t bytes_up_raw = 0, bytes_up_wire = 0, bytes_down_raw = 0, bytes_down_wire = 0;
+    // Set when the round closed with enough updates.
+    std::optional<ModelWeights> next_global;
+    std::string checkpoint_path;
+    std::string export_tmp_path;
+    int64_t aggregated_steady_ms = 0;
+    std::future<Result<EvalOutcome>> evaluation;
+  };
+
+  void LookForJob();
+  Status LoadJob(const JobRow& row);
+  void StartRoundIfReady();
+  void CloseRound(const char* why);
+  void FinishEvaluation();
+  void FailJob(const std::string& error);
+  void CheckCancelled();
+  void DropJob();
+  uint32_t NextAttempt(int64_t job_id, uint32_t round);
+  void Reject(const LiveClient& c, const protocol::Update& u, protocol::RejectCode code,
+              const std::string& reason, ParticipationStatus status, size_t wire_bytes);
+  void Emit(RunnerEvent e);
+  std::string CheckpointPath(uint32_t round) const;
+
+  Store* store_;
+  ClientRegistry* registry_;
+  Outbox* outbox_;
+  const ModelTool* tool_;
+  RunnerOptions options_;
+  std::function<void(const RunnerEvent&)> listener_;
+
+  State state_ = State::kIdle;
+  std::atomic<bool> jobs_changed_{true};
+  int64_t next_poll_steady_ms_ = 0;
+  int64_t not_before_steady_ms_ = 0;
+  int64_t last_wait_log_steady_ms_ = 0;
+  std::unique_ptr<ActiveJob> job_;
+  std::unique_ptr<RoundState> round_;
+};
+
+}  // namespace fedpress::server

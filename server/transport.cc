@@ -1,0 +1,144 @@
+#include "server/transport.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+namespace fedpress::server {
+
+Result<std::unique_ptr<Transport>> Transport::Start(const TransportOptions& options) {
+  std::unique_ptr<Transport> t(new Transport());
+  t->options_ = options;
+  try {
+    t->socket_ = std::make_unique<zmq::socket_t>(t->context_, zmq::socket_type::router);
+    t->socket_->set(zmq::sockopt::maxmsgsize, options.max_message_bytes);
+    t->socket_->set(zmq::sockopt::sndhwm, options.send_hwm);
+    t->socket_->set(zmq::sockopt::rcvhwm, options.recv_hwm);
+    t->socket_->set(zmq::sockopt::linger, 0);
+    // ZMTP heartbeats detect dead TCP peers below the application protocol.
+    t->socket_->set(zmq::sockopt::heartbeat_ivl, 2000);
+    t->socket_->set(zmq::sockopt::heartbeat_timeout, 10000);
+    t->socket_->bind(options.bind);
+    t->endpoint_ = t->socket_->get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable("cannot bind ZeroMQ endpoint '" + options.bind + "': " + e.what() +
+                               " (is another server running on that port? use --bind)");
+  }
+  t->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (t->wake_fd_ < 0) return Status::Internal("eventfd failed");
+  t->thread_ = std::thread([raw = t.get()] { raw->Loop(); });
+  return t;
+}
+
+Transport::~Transport() {
+  stop_ = true;
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+  }
+  if (thread_.joinable()) thread_.join();
+  socket_.reset();
+  context_.close();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Transport::Send(const std::string& peer, std::vector<uint8_t> envelope, SharedBytes payload) {
+  {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    outbound_.push_back({peer, std::move(envelope), std::move(payload)});
+  }
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+std::optional<InboundMessage> Transport::Receive(int timeout_ms) {
+  std::unique_lock<std::mutex> lock(in_mu_);
+  if (!in_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                       [&] { return !inbound_.empty(); }))
+    return std::nullopt;
+  InboundMessage m = std::move(inbound_.front());
+  inbound_.pop_front();
+  return m;
+}
+
+void Transport::FlushOutbound() {
+  std::deque<Outbound> batch;
+  {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    batch.swap(outbound_);
+  }
+  for (auto& o : batch) {
+    try {
+      socket_->send(zmq::buffer(o.peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      if (o.payload) {
+        socket_->send(zmq::buffer(o.envelope), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        // Zero-copy: the frame borrows the shared buffer and holds a reference
+        // until ZeroMQ is done with it.
+        auto* keep = new SharedBytes(o.payload);
+        zmq::message_t frame(
+            const_cast<uint8_t*>(o.payload->data()), o.payload->size(),
+            [](void*, void* hint) { delete static_cast<SharedBytes*>(hint); }, keep);
+        socket_->send(frame, zmq::send_flags::dontwait);
+      } else {
+        socket_->send(zmq::buffer(o.envelope), zmq::send_flags::dontwait);
+      }
+    } catch (const zmq::error_t& e) {
+      spdlog::warn("transport: send to peer failed: {}", e.what());
+    }
+  }
+}
+
+void Transport::Loop() {
+  zmq::pollitem_t items[2] = {
+      {socket_->handle(), 0, ZMQ_POLLIN, 0},
+      {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+  };
+  while (!stop_) {
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(200));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      spdlog::error("transport: poll failed: {}", e.what());
+      continue;
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      uint64_t n;
+      (void)!::read(wake_fd_, &n, sizeof n);
+    }
+    FlushOutbound();
+    // Drain what is readable now, bounded per iteration so sends are not starved.
+    for (int i = 0; i < 256 && !stop_; ++i) {
+      std::vector<zmq::message_t> parts;
+      try {
+        zmq::message_t part;
+        if (!socket_->recv(part, zmq::recv_flags::dontwait)) break;
+        parts.push_back(std::move(part));
+        while (parts.back().more()) {
+          zmq::message_t next;
+          if (!socket_->recv(next, zmq::recv_flags::dontwait)) break;
+          parts.push_back(std::move(next));
+        }
+      } catch (const zmq::error_t& e) {
+        spdlog::warn("transport: receive failed: {}", e.what());
+        break;
+      }
+      if (parts.size() < 2) continue;  // identity only: nothing to deliver
+      InboundMessage m;
+      m.peer = parts[0].to_string();
+      for (size_t k = 1; k < parts.size(); ++k) {
+        m.wire_bytes += parts[k].size();
+        m.frames.push_back(std::move(parts[k]));
+      }
+      std::lock_guard<std::mutex> lock(in_mu_);
+      if (inbound_.size() >= options_.max_queued_inbound) {
+        ++dropped_inbound_;
+        continue;
+      }
+      inbound_.push_back(std::move(m));
+      in_cv_.notify_one();
+    }
+  }
+}
+
+}  // namespace fedpress::server
