@@ -12,34 +12,10 @@ inline uint32_t Gap(std::span<const uint32_t> idx, size_t j) {
 
 size_t VarintLen(uint32_t g) { return g < (1u << 7) ? 1 : g < (1u << 14) ? 2 : g < (1u << 21) ? 3 : g < (1u << 28) ? 4 : 5; }
 
-uint32_t MaxGap(std::span<const uint32_t> idx) {
-  uint32_t m = 0;
-  for (size_t j = 0; j < idx.size(); ++j) m = std::max(m, Gap(idx, j));
-  return m;
-}
-
 uint64_t RiceBits(std::span<const uint32_t> idx, unsigned k) {
   uint64_t bits = 0;
   for (size_t j = 0; j < idx.size(); ++j) bits += (Gap(idx, j) >> k) + 1 + k;
   return bits;
-}
-
-unsigned BestRiceK(std::span<const uint32_t> idx) {
-  if (idx.empty()) return 0;
-  uint64_t sum = 0;
-  for (size_t j = 0; j < idx.size(); ++j) sum += Gap(idx, j);
-  uint64_t mean = sum / idx.size();
-  unsigned k0 = mean == 0 ? 0 : static_cast<unsigned>(std::bit_width(mean)) - 1;
-  unsigned best = k0;
-  uint64_t best_bits = RiceBits(idx, k0);
-  for (unsigned k : {k0 == 0 ? 0u : k0 - 1, std::min(k0 + 1, 31u)}) {
-    uint64_t b = RiceBits(idx, k);
-    if (b < best_bits || (b == best_bits && k < best)) {
-      best = k;
-      best_bits = b;
-    }
-  }
-  return best;
 }
 
 Status Bad(const std::string& m) { return Status::Corruption("indices: " + m); }
@@ -66,18 +42,48 @@ size_t IndexBytes(std::span<const uint32_t> idx, IndexCodec codec, uint8_t param
 IndexEncoding EncodeIndices(std::span<const uint32_t> idx, IndexChoice choice,
                             std::vector<uint8_t>* out) {
   IndexEncoding e;
-  const uint8_t width = static_cast<uint8_t>(std::bit_width(MaxGap(idx)));
-  const uint8_t rice_k = static_cast<uint8_t>(BestRiceK(idx));
+  // One pass for the statistics every choice needs.
+  uint64_t sum = 0, varint = 0;
+  uint32_t maxgap = 0;
+  for (size_t j = 0; j < idx.size(); ++j) {
+    uint32_t g = Gap(idx, j);
+    sum += g;
+    maxgap = std::max(maxgap, g);
+    varint += VarintLen(g);
+  }
+  const uint8_t width = static_cast<uint8_t>(std::bit_width(maxgap));
+  // Rice: k around log2(mean gap); the best of three candidates, in one pass.
+  uint8_t rice_k = 0;
+  uint64_t rice_bits = 0;
+  if (choice == IndexChoice::kAuto || choice == IndexChoice::kRice) {
+    uint64_t mean = idx.empty() ? 0 : sum / idx.size();
+    unsigned k0 = mean == 0 ? 0 : static_cast<unsigned>(std::bit_width(mean)) - 1;
+    unsigned ks[3] = {k0 == 0 ? 0 : k0 - 1, k0, std::min(k0 + 1, 31u)};
+    uint64_t bits[3] = {0, 0, 0};
+    for (size_t j = 0; j < idx.size(); ++j) {
+      uint32_t g = Gap(idx, j);
+      bits[0] += g >> ks[0];
+      bits[1] += g >> ks[1];
+      bits[2] += g >> ks[2];
+    }
+    rice_k = static_cast<uint8_t>(ks[1]);
+    rice_bits = bits[1] + idx.size() * (1 + ks[1]);
+    for (int q : {0, 2}) {
+      uint64_t b = bits[q] + idx.size() * (1 + ks[q]);
+      if (b < rice_bits || (b == rice_bits && ks[q] < rice_k)) {
+        rice_bits = b;
+        rice_k = static_cast<uint8_t>(ks[q]);
+      }
+    }
+  }
   switch (choice) {
     case IndexChoice::kVarint: e = {IndexCodec::kVarint, 0}; break;
     case IndexChoice::kBitpack: e = {IndexCodec::kBitpack, width}; break;
     case IndexChoice::kRice: e = {IndexCodec::kRice, rice_k}; break;
     case IndexChoice::kAuto: {
-      size_t v = IndexBytes(idx, IndexCodec::kVarint, 0);
-      size_t b = IndexBytes(idx, IndexCodec::kBitpack, width);
-      size_t r = IndexBytes(idx, IndexCodec::kRice, rice_k);
+      const uint64_t b = PackedBytes(idx.size(), width), r = (rice_bits + 7) / 8;
       e = {IndexCodec::kVarint, 0};
-      size_t best = v;
+      uint64_t best = varint;
       if (b < best) { e = {IndexCodec::kBitpack, width}; best = b; }
       if (r < best) { e = {IndexCodec::kRice, rice_k}; best = r; }
       break;

@@ -6,12 +6,16 @@
 
 #include "compression/rng.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace fedpress::compression {
 namespace {
 
 // Layers up to this size use the exact path directly.
 constexpr size_t kSmallLayer = 1 << 15;
-constexpr size_t kSampleSize = 1 << 14;
+constexpr size_t kSampleSize = 1 << 13;
 constexpr size_t kBlock = 4096;  // overflow checks happen per block
 
 // Composite key: larger = ranks first (magnitude desc, then index asc).
@@ -25,42 +29,59 @@ bool AllFinite(std::span<const float> x) {
   return bad == 0;
 }
 
-// Selects the top-k of the listed candidate indices of x into *out (ascending).
+// Selects the top-k of the listed candidate indices (ascending) of x into
+// *out, ascending: find the k-th composite key, then filter in order.
 void SelectAmong(std::span<const float> x, std::span<const uint32_t> cand, size_t k,
                  TopKScratch* s, std::vector<uint32_t>* out) {
+  out->resize(k);
+  if (k == 0) return;
   auto& p = s->pairs;
   p.resize(cand.size());
   for (size_t j = 0; j < cand.size(); ++j) p[j] = Composite(MagKey(x[cand[j]]), cand[j]);
-  if (k < p.size()) std::nth_element(p.begin(), p.begin() + k, p.end(), std::greater<uint64_t>());
-  out->resize(k);
-  for (size_t j = 0; j < k; ++j) (*out)[j] = 0xFFFFFFFFu - static_cast<uint32_t>(p[j]);
-  std::sort(out->begin(), out->end());
+  std::nth_element(p.begin(), p.begin() + (k - 1), p.end(), std::greater<uint64_t>());
+  const uint64_t kth = p[k - 1];
+  size_t w = 0;
+  for (uint32_t i : cand) {
+    (*out)[w] = i;
+    w += Composite(MagKey(x[i]), i) >= kth ? 1 : 0;
+    if (w == k) break;
+  }
 }
 
 void ExactAll(std::span<const float> x, size_t k, TopKScratch* s, std::vector<uint32_t>* out) {
+  out->resize(k);
+  if (k == 0) return;
   auto& p = s->pairs;
   const size_t n = x.size();
   p.resize(n);
   for (size_t i = 0; i < n; ++i) p[i] = Composite(MagKey(x[i]), static_cast<uint32_t>(i));
-  if (k < n) std::nth_element(p.begin(), p.begin() + k, p.end(), std::greater<uint64_t>());
-  out->resize(k);
-  for (size_t j = 0; j < k; ++j) (*out)[j] = 0xFFFFFFFFu - static_cast<uint32_t>(p[j]);
-  std::sort(out->begin(), out->end());
+  std::nth_element(p.begin(), p.begin() + (k - 1), p.end(), std::greater<uint64_t>());
+  const uint64_t kth = p[k - 1];
+  size_t w = 0;
+  for (size_t i = 0; i < n && w < k; ++i) {
+    (*out)[w] = static_cast<uint32_t>(i);
+    w += Composite(MagKey(x[i]), static_cast<uint32_t>(i)) >= kth ? 1 : 0;
+  }
 }
 
-// Reduces the candidates to their exact top-k; returns the threshold later
-// elements must reach: above the k-th key (an equal key at a higher index
-// ranks behind all k kept ones).
+// Reduces the candidates (ascending) to their exact top-k, still ascending;
+// returns the threshold later elements must reach: above the k-th key (an
+// equal key at a higher index ranks behind all k kept ones).
 uint32_t Trim(std::span<const float> x, std::vector<uint32_t>& cand, size_t& c, size_t k,
               TopKScratch* s) {
   auto& p = s->pairs;
   p.resize(c);
   for (size_t j = 0; j < c; ++j) p[j] = Composite(MagKey(x[cand[j]]), cand[j]);
   std::nth_element(p.begin(), p.begin() + (k - 1), p.end(), std::greater<uint64_t>());
-  uint32_t kth = static_cast<uint32_t>(p[k - 1] >> 32);
-  for (size_t j = 0; j < k; ++j) cand[j] = 0xFFFFFFFFu - static_cast<uint32_t>(p[j]);
+  const uint64_t kth = p[k - 1];
+  size_t w = 0;
+  for (size_t j = 0; j < c && w < k; ++j) {
+    uint32_t i = cand[j];
+    cand[w] = i;
+    w += Composite(MagKey(x[i]), i) >= kth ? 1 : 0;
+  }
   c = k;
-  return kth + 1;
+  return static_cast<uint32_t>(kth >> 32) + 1;
 }
 
 template <bool kFuse>
@@ -126,29 +147,37 @@ bool Sampled(std::span<float> accm, std::span<const float> x_const, std::span<co
   size_t i = 0;
   while (i < n) {
     const size_t end = std::min(n, i + kBlock);
-    // Groups of 8: a vectorisable test, then a branchless scan only when hit.
-    for (; i + 8 <= end; i += 8) {
-      uint32_t keys[8];
-      uint32_t hit = 0;
-      for (int j = 0; j < 8; ++j) {
-        float v;
+    // Groups of 16: a SIMD test, then a branchless scan only when one passes.
+#if defined(__SSE2__)
+    const __m128i absmask = _mm_set1_epi32(0x7FFFFFFF);
+    const __m128i tm1 = _mm_set1_epi32(static_cast<int>(t - 1));  // key >= t <=> key > t-1 (t >= 1)
+    const __m128i fmax = _mm_set1_epi32(0x7F7FFFFF);
+    __m128i badv = _mm_setzero_si128();
+    for (; i + 16 <= end; i += 16) {
+      __m128 v[4];
+      for (int q = 0; q < 4; ++q) {
         if constexpr (kFuse) {
-          v = accm[i + j] + add[i + j];
-          accm[i + j] = v;
+          v[q] = _mm_add_ps(_mm_loadu_ps(accm.data() + i + 4 * q), _mm_loadu_ps(add.data() + i + 4 * q));
+          _mm_storeu_ps(accm.data() + i + 4 * q, v[q]);
         } else {
-          v = x_const[i + j];
+          v[q] = _mm_loadu_ps(x_const.data() + i + 4 * q);
         }
-        keys[j] = MagKey(v);
-        hit |= keys[j] >= t ? 1u : 0u;
-        bad |= keys[j] >= kNonFiniteKey ? 1u : 0u;
       }
-      if (hit) {
-        for (int j = 0; j < 8; ++j) {
+      __m128i hit = _mm_setzero_si128();
+      for (int q = 0; q < 4; ++q) {
+        __m128i key = _mm_and_si128(_mm_castps_si128(v[q]), absmask);
+        hit = _mm_or_si128(hit, _mm_cmpgt_epi32(key, tm1));
+        badv = _mm_or_si128(badv, _mm_cmpgt_epi32(key, fmax));
+      }
+      if (_mm_movemask_epi8(hit)) {
+        for (int j = 0; j < 16; ++j) {
           cp[c] = static_cast<uint32_t>(i + j);
-          c += keys[j] >= t ? 1 : 0;
+          c += MagKey(xr[i + j]) >= t ? 1 : 0;
         }
       }
     }
+    bad |= _mm_movemask_epi8(badv) ? 1u : 0u;
+#endif
     for (; i < end; ++i) {
       float v;
       if constexpr (kFuse) {
