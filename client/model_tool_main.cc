@@ -152,6 +152,13 @@ int Main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember(models));
 
+  const std::string first = argc >= 2 ? argv[1] : "";
+  if (!first.empty() && first[0] != '-' && first != "init" && first != "evaluate" &&
+      first != "export" && first != "layout") {
+    std::cerr << "fedpress-model: unknown subcommand '" << argv[1]
+              << "': use init, evaluate, export or layout (see 'fedpress-model --help')\n";
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

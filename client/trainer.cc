@@ -132,10 +132,17 @@ struct Trainer::Impl {
           x = at::conv2d(x, params[p], params[p + 1], /*stride=*/1, /*padding=*/op.padding);
           p += 2;
           break;
-        case K::kLinear:
-          x = at::linear(x, params[p], params[p + 1]);
+        case K::kLinear: {
+          // As a 1x1 convolution: libtorch then uses oneDNN (MKL-DNN), which
+          // is 4-15x faster than at::linear on Debian's reference BLAS. Same
+          // math; the parameters keep their nn.Linear shapes.
+          const int64_t batch = x.size(0);
+          x = at::conv2d(x.reshape({batch, op.in, 1, 1}),
+                         params[p].view({op.out, op.in, 1, 1}), params[p + 1])
+                  .view({batch, op.out});
           p += 2;
           break;
+        }
         case K::kRelu: x = at::relu(x); break;
         case K::kMaxPool2: x = at::max_pool2d(x, {2, 2}); break;
         case K::kFlatten: x = x.flatten(1); break;

@@ -30,7 +30,7 @@ class TrainerTest : public ::testing::Test {
     delete test_;
   }
   static std::unique_ptr<Trainer> Make(const std::string& model) {
-    auto t = Trainer::Create(model, 2);
+    auto t = Trainer::Create(model, 1);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return t.ok() ? std::move(*t) : nullptr;
   }
@@ -63,11 +63,13 @@ TEST_F(TrainerTest, CnnLearnsInOneEpoch) {
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_GT(after->accuracy, 0.5);
   EXPECT_LT(after->loss, before->loss);
-  // Evaluation in other batch sizes agrees.
-  auto small = trainer->Evaluate(r->local, *test_, 7);
-  ASSERT_TRUE(small.ok());
-  EXPECT_DOUBLE_EQ(small->accuracy, after->accuracy);
-  EXPECT_NEAR(small->loss, after->loss, 1e-4);
+  // Evaluation in other batch sizes agrees (7 < 16 takes libtorch's non-oneDNN path).
+  for (uint32_t bs : {7u, 1000u}) {
+    auto other = trainer->Evaluate(r->local, *test_, bs);
+    ASSERT_TRUE(other.ok());
+    EXPECT_NEAR(other->accuracy, after->accuracy, 0.0021) << bs;
+    EXPECT_NEAR(other->loss, after->loss, 1e-4) << bs;
+  }
 }
 
 TEST_F(TrainerTest, DeterministicForSeed) {
