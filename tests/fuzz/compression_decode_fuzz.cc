@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "compression/container.h"
 #include "compression/crc32c_fast.h"
 #include "compression/pipeline.h"
 
