@@ -1,0 +1,81 @@
+// Test harness for integration tests: starts real fedpress processes on
+// loopback (output to log files), talks HTTP to the server, and waits with
+// bounded loops. Everything a test starts is killed when its handle dies.
+//
+// Thread-safety: not thread-safe; one harness per test.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fedpress::testing {
+
+// A child process; killed (SIGKILL) and reaped on destruction unless waited.
+class Process {
+ public:
+  Process() = default;
+  Process(const std::vector<std::string>& argv, const std::string& log_path);
+  ~Process();
+  Process(Process&& o) noexcept;
+  Process& operator=(Process&& o) noexcept;
+  pid_t pid() const { return pid_; }
+  bool running();
+  void Signal(int sig);
+  // SIGKILL + reap.
+  void Kill();
+  // Waits for exit up to timeout; returns exit code (or -signal), nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  const std::string& log_path() const { return log_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_;
+};
+
+struct HttpResult {
+  int status = 0;  // 0 = connection failed
+  std::string body;
+  nlohmann::json Json() const { return nlohmann::json::parse(body, nullptr, false); }
+};
+
+HttpResult HttpRequestTo(const std::string& host, int port, const std::string& method,
+                         const std::string& target, const std::string& body = "",
+                         const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// Polls `cond` every `every` until true or `timeout`; returns its last value.
+bool WaitUntil(const std::function<bool()>& cond, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds every = std::chrono::milliseconds(200));
+
+std::string ReadText(const std::string& path);
+std::string BinDir();     // $FEDPRESS_BIN_DIR
+std::string MakeTempDir(const std::string& prefix);
+int FreeTcpPort();
+
+// A fedpress-server on loopback with its own state directory.
+struct ServerHandle {
+  Process process;
+  int http_port = 0;
+  int zmq_port = 0;
+  std::string endpoint() const { return "tcp://127.0.0.1:" + std::to_string(zmq_port); }
+  HttpResult Get(const std::string& target) const { return HttpRequestTo("127.0.0.1", http_port, "GET", target); }
+  HttpResult Post(const std::string& target, const std::string& body) const {
+    return HttpRequestTo("127.0.0.1", http_port, "POST", target, body);
+  }
+};
+
+// Starts the server (ports 0 = pick free ones) and waits for its READY line
+// and a healthy /healthz. Extra flags are appended.
+ServerHandle StartServer(const std::string& dir, int http_port = 0, int zmq_port = 0,
+                         const std::vector<std::string>& extra = {});
+
+Process StartClient(const std::string& dir, const std::string& endpoint, const std::string& name,
+                    int index, int of, int limit, const std::vector<std::string>& extra = {});
+
+}  // namespace fedpress::testing
