@@ -20,7 +20,7 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist               # real data
   chromium                            # dashboard browser tests
-  iproute2 procps curl
+  iproute2 procps curl jq
 )
 
 missing=()
