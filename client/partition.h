@@ -17,7 +17,12 @@
 // seed) and keeps its own part, so the parts are disjoint and cover every
 // index. Randomness comes from std::mt19937_64 (fully specified by the
 // standard) with our own uniform, normal and gamma samplers (Marsaglia-Tsang),
-// so results are identical across standard libraries.
+// so iid and shards are identical across standard libraries and platforms;
+// dirichlet also depends on libm's log/exp/sqrt (identical for the same libm,
+// e.g. all Debian 12 machines). tests/client/partition_test.cc pins a
+// fingerprint of each kind's output so that an accidental change shows.
+// Changing the output is a protocol change: clients of different versions
+// would no longer agree on who holds what.
 //
 // Thread-safety: pure functions; safe from any thread.
 #pragma once

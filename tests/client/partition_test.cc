@@ -178,5 +178,30 @@ TEST(ParsePartitionTest, RejectsWithClearErrors) {
   }
 }
 
+// FNV-1a over every client's indices: pins the exact output so that a change
+// in the algorithm (which would make clients of different versions disagree)
+// is caught.
+uint64_t Fingerprint(const std::vector<std::vector<size_t>>& parts) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const auto& p : parts) {
+    for (size_t i : p) h = (h ^ i) * 1099511628211ULL;
+    h = (h ^ 0xFFFF) * 1099511628211ULL;
+  }
+  return h;
+}
+
+TEST(PartitionStabilityTest, OutputIsPinned) {
+  std::vector<uint8_t> labels(1000);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = uint8_t((i * 7 + i / 13) % 10);
+  for (auto [text, want] : std::vector<std::pair<const char*, uint64_t>>{
+           {"iid", 2539787516158662643ULL},
+           {"dirichlet:0.5", 293518017428400805ULL},
+           {"shards:2", 9901530066834436647ULL}}) {
+    auto parts = PartitionAll(labels, *ParsePartition(text), 4, 2024);
+    ASSERT_TRUE(parts.ok());
+    EXPECT_EQ(Fingerprint(*parts), want) << text;
+  }
+}
+
 }  // namespace
 }  // namespace fedpress
