@@ -135,11 +135,18 @@ export function clientsPage(): Page {
     } else {
       clear(
         pager,
-        h('button', { class: 'btn btn-small', type: 'button', testid: 'clients-prev', disabled: page === 0, onclick: () => ((page -= 1), render()) }, '‹ Prev'),
+        h('button', { class: 'btn btn-small', type: 'button', testid: 'clients-prev', disabled: page === 0, onclick: () => goPage(page - 1) }, '‹ Prev'),
         h('span', { class: 'muted small' }, `${fmtInt(page * PAGE_SIZE + 1)}–${fmtInt(page * PAGE_SIZE + slice.length)} of ${fmtInt(rows.length)}`),
-        h('button', { class: 'btn btn-small', type: 'button', testid: 'clients-next', disabled: page >= pages - 1, onclick: () => ((page += 1), render()) }, 'Next ›'),
+        h('button', { class: 'btn btn-small', type: 'button', testid: 'clients-next', disabled: page >= pages - 1, onclick: () => goPage(page + 1) }, 'Next ›'),
       );
     }
+  }
+
+  function goPage(p: number): void {
+    page = p;
+    render();
+    // Start the new page at its first row (the pager is below the table).
+    if (el.getBoundingClientRect().top < 0) window.scrollTo({ top: 0 });
   }
 
   const refilter = debounce(() => {

@@ -413,7 +413,9 @@ export function jobPage(id: number): Page {
     } catch (e) {
       const err = e as ApiError;
       if (!alive) return;
-      if (err.status === 404) {
+      if ((err.status === 401 || err.status === 403) && !job) {
+        clear(head, h('h1', null, `Job #${id}`), h('p', { class: 'muted' }, 'Waiting for a valid admin token (see the message above).'));
+      } else if (err.status === 404) {
         clear(head, h('h1', null, `Job #${id}`), h('p', { class: 'muted', testid: 'job-not-found' }, err.message || 'No such job.'));
       }
     } finally {

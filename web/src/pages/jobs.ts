@@ -13,7 +13,7 @@ export function jobsPage(): Page {
   const status = h('div', { class: 'muted small' }, 'Loading…');
   const table = h(
     'table',
-    { class: 'table', testid: 'jobs-table' },
+    { class: 'table table-cards', testid: 'jobs-table' },
     h(
       'thead',
       null,
@@ -75,16 +75,16 @@ export function jobsPage(): Page {
             },
             h(
               'td',
-              null,
+              { class: 'cell-full' },
               h('a', { href, class: 'job-name' }, j.name),
               h('div', { class: 'muted small' }, `#${j.id} · ${String(j.spec?.model ?? '')}`),
             ),
-            h('td', null, statusBadge(j.status)),
-            h('td', null, progressBar(j)),
-            h('td', { class: 'num' }, fmtPct(j.accuracy)),
-            h('td', { class: 'num' }, savedCell(j.totals?.bytes_up_raw, j.totals?.bytes_up_wire)),
-            h('td', { class: 'num' }, savedCell(j.totals?.bytes_down_raw, j.totals?.bytes_down_wire)),
-            h('td', { title: fmtTime(j.created_ms), class: 'nowrap' }, fmtRelative(j.created_ms, now)),
+            h('td', { class: 'cell-status' }, statusBadge(j.status)),
+            h('td', { class: 'cell-progress' }, progressBar(j)),
+            h('td', { class: 'num', 'data-label': 'Accuracy' }, fmtPct(j.accuracy)),
+            h('td', { class: 'num', 'data-label': 'Saved up' }, savedCell(j.totals?.bytes_up_raw, j.totals?.bytes_up_wire)),
+            h('td', { class: 'num', 'data-label': 'Saved down' }, savedCell(j.totals?.bytes_down_raw, j.totals?.bytes_down_wire)),
+            h('td', { title: fmtTime(j.created_ms), class: 'nowrap', 'data-label': 'Created' }, fmtRelative(j.created_ms, now)),
           );
         }),
     );

@@ -176,7 +176,7 @@ export function newJobPage(): Page {
         field('dataset', 'Dataset', dataset),
       ),
     ),
-    h('section', { class: 'card' }, h('h2', null, 'Training'), h('div', { class: 'grid' }, numFields)),
+    h('section', { class: 'card' }, h('h2', null, 'Training'), h('div', { class: 'grid grid-numbers' }, numFields)),
     h(
       'section',
       { class: 'card' },
