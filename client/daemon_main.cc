@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <mutex>
+#include <optional>
 #include <cstdio>
 #include <spdlog/spdlog.h>
 
@@ -13,7 +15,12 @@
 #include "client/partition.h"
 #include "client/session.h"
 #include "client/trainer.h"
+#include "common/checksum.h"
 #include "common/clock.h"
+#include "common/file_util.h"
+#include "compression/error_feedback.h"
+#include "compression/pipeline.h"
+#include "compression/spec.h"
 #include "common/model_catalog.h"
 #include "common/model_weights.h"
 
@@ -41,6 +48,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   int threads = 1;
   std::string log_level = "info";
+  std::string state_dir;
   app.add_option("--server", server, "server ZeroMQ endpoint")->capture_default_str();
   app.add_option("--name", name, "unique client name [A-Za-z0-9._-] (default: HOSTNAME-INDEX)");
   app.add_option("--dataset", dataset, "dataset")->check(CLI::IsMember({"fashion-mnist"}))->capture_default_str();
@@ -51,6 +59,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "partition seed (same for every client of a job)")->capture_default_str();
   app.add_option("--limit", limit, "use only the first N training samples before partitioning (0 = all)")
       ->capture_default_str();
+  app.add_option("--state-dir", state_dir,
+                 "where error-feedback residuals are kept across restarts (default: fedpress-client-state/NAME)");
   app.add_option("--threads", threads, "training threads")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
@@ -63,6 +73,7 @@ int main(int argc, char** argv) {
     name = std::string(host) + "-" + std::to_string(index);
   }
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [" + name + "] %^%l%$ %v");
+  if (state_dir.empty()) state_dir = "fedpress-client-state/" + name;
   if (!protocol::IsValidClientName(name)) {
     spdlog::error("--name '{}': use 1..64 characters of A-Z a-z 0-9 . _ -", name);
     return 2;
@@ -97,6 +108,31 @@ int main(int argc, char** argv) {
   }
   spdlog::info("partition {} of {} ({}): {} samples", index, of, partition_text, data.size());
 
+  if (auto st = MakeDirs(state_dir); !st.ok()) {
+    spdlog::error("--state-dir: {}", st.message());
+    return 1;
+  }
+
+  // The broadcast model version this client holds, reported in heartbeats so
+  // the server can send compressed deltas instead of the full model.
+  struct Held {
+    int64_t job = 0;
+    uint32_t round = 0;
+    uint32_t crc = 0;
+    ModelWeights weights;
+  };
+  std::mutex held_mu;
+  Held held;  // GUARDED_BY(held_mu); written by the worker, read by heartbeats
+  auto model_crc = [](const ModelWeights& w) {
+    return Crc32c(w.values().data(), w.values().size() * sizeof(float));
+  };
+  // Upload compression state for the current job.
+  int64_t enc_job = 0;
+  std::string enc_spec;
+  std::optional<compression::Encoder> encoder;
+  std::optional<compression::ErrorFeedback> residual;
+  auto residual_path = [&](int64_t job) { return state_dir + "/job-" + std::to_string(job) + ".residual"; };
+
   std::unique_ptr<Trainer> trainer;
   TaskHandler handler = [&](const protocol::Train& task, std::vector<uint8_t> payload) -> Result<TaskResult> {
     const int64_t t0 = SteadyMs();
@@ -105,9 +141,46 @@ int main(int argc, char** argv) {
     if (!trainer || trainer->model_name() != task.model) {
       FP_ASSIGN_OR_RETURN(trainer, Trainer::Create(task.model, threads));
     }
-    if (task.payload_format != protocol::PayloadFormat::kDense)
-      return Status::InvalidArgument("payload format not supported by this client");
-    FP_ASSIGN_OR_RETURN(ModelWeights global, DecodeWeightsMatching(payload, trainer->layout()));
+    const ModelLayout& layout = trainer->layout();
+
+    // 1. The model to train from: the full model, or our copy plus the deltas.
+    ModelWeights global;
+    if (task.payload_format == protocol::PayloadFormat::kDense) {
+      FP_ASSIGN_OR_RETURN(global, DecodeWeightsMatching(payload, layout));
+    } else {
+      {
+        std::lock_guard<std::mutex> lock(held_mu);
+        if (held.job != task.job_id || held.round != task.base_round || !(held.weights.layout() == layout)) {
+          held = Held{};  // report "none" so the server sends the full model next time
+          return Status::FailedPrecondition("delta against version " + std::to_string(task.base_round) +
+                                            " but this client does not hold it");
+        }
+        global = held.weights;
+      }
+      FP_ASSIGN_OR_RETURN(auto links, protocol::DecodeDeltaChain(payload));
+      compression::DecodeContext ctx;
+      for (const auto& link : links) {
+        Status st = ctx.DecodeAccumulate(link, layout, 1.0f, global.values());
+        if (!st.ok()) {
+          std::lock_guard<std::mutex> lock(held_mu);
+          held = Held{};
+          return st.WithContext("downlink delta");
+        }
+      }
+    }
+    const uint32_t crc = model_crc(global);
+    if (task.model_crc != 0 && crc != task.model_crc) {
+      std::lock_guard<std::mutex> lock(held_mu);
+      held = Held{};
+      return Status::Corruption("model after applying the download does not match the server's (CRC " +
+                                std::to_string(crc) + " != " + std::to_string(task.model_crc) + ")");
+    }
+    {
+      std::lock_guard<std::mutex> lock(held_mu);
+      held = Held{task.job_id, task.round, crc, global};
+    }
+
+    // 2. Train locally.
     TrainConfig cfg;
     cfg.local_epochs = task.local_epochs;
     cfg.batch_size = task.batch_size;
@@ -116,15 +189,52 @@ int main(int argc, char** argv) {
     cfg.seed = task.seed ^ (uint64_t{task.round} << 20) ^ index;
     FP_ASSIGN_OR_RETURN(TrainResult trained, trainer->Train(global, data, cfg));
     const int64_t t1 = SteadyMs();
-    // The update is local - global.
-    ModelWeights delta(global.layout());
-    auto d = delta.values();
+
+    // 3. The update is local - global, compressed as the job asks.
+    std::vector<float> delta(global.values().size());
     auto l = trained.local.values();
     auto g = global.values();
-    for (size_t i = 0; i < d.size(); ++i) d[i] = l[i] - g[i];
+    for (size_t i = 0; i < delta.size(); ++i) delta[i] = l[i] - g[i];
+    FP_ASSIGN_OR_RETURN(auto spec, compression::ParseCompressionSpecText(task.compression_json));
     TaskResult out;
-    out.payload = delta.Encode();
+    if (spec.uplink == compression::DirectionSpec{}) {
+      out.payload = ModelWeights(layout, std::move(delta)).Encode();
+      out.update.payload_format = protocol::PayloadFormat::kDense;
+    } else {
+      if (enc_job != task.job_id || enc_spec != task.compression_json || !encoder) {
+        FP_ASSIGN_OR_RETURN(auto enc, compression::Encoder::Create(spec.uplink, layout));
+        encoder.emplace(std::move(enc));
+        residual.reset();
+        if (spec.uplink.error_feedback) {
+          // The residual survives restarts: what was not sent yet is not lost.
+          auto bytes = ReadFile(residual_path(task.job_id), uint64_t{1} << 32);
+          if (bytes.ok()) {
+            auto ef = compression::ErrorFeedback::Deserialize(*bytes, layout);
+            if (ef.ok()) {
+              residual.emplace(std::move(*ef));
+              spdlog::info("job {}: resumed error-feedback residual (|r|^2 = {:.4g})", task.job_id,
+                           residual->SquaredNorm());
+            } else {
+              spdlog::warn("job {}: ignoring unusable residual file: {}", task.job_id, ef.status().message());
+            }
+          }
+          if (!residual) residual.emplace(layout);
+        }
+        enc_job = task.job_id;
+        enc_spec = task.compression_json;
+      }
+      Status st = encoder->Encode(delta, residual ? &*residual : nullptr,
+                                  task.seed ^ (uint64_t{task.round} << 24) ^ (uint64_t{task.attempt} << 8) ^ index,
+                                  &out.payload);
+      if (!st.ok()) return st.WithContext("compressing the update");
+      if (residual) {
+        Status saved = WriteFileAtomic(residual_path(task.job_id), residual->Serialize());
+        if (!saved.ok()) spdlog::warn("cannot save the residual: {}", saved.message());
+      }
+      out.update.payload_format = protocol::PayloadFormat::kCompressed;
+    }
     const int64_t t2 = SteadyMs();
+    const uint64_t dense_bytes = layout.total_elements() * sizeof(float);
     out.update.job_id = task.job_id;
     out.update.round = task.round;
     out.update.attempt = task.attempt;
@@ -132,13 +242,15 @@ int main(int argc, char** argv) {
     out.update.train_loss = static_cast<float>(trained.train_loss);
     out.update.train_ms = static_cast<uint32_t>(t1 - t0);
     out.update.encode_ms = static_cast<uint32_t>(t2 - t1);
-    out.update.raw_bytes = delta.byte_size();
-    out.update.payload_format = protocol::PayloadFormat::kDense;
-    spdlog::info("job {} round {}: trained {} samples x {} epoch(s) in {:.1f} s, loss {:.4f}, "
-                 "sending {:.2f} MB",
-                 task.job_id, task.round, trained.num_samples, task.local_epochs,
+    out.update.raw_bytes = dense_bytes;
+    spdlog::info("job {} round {}: got {} ({:.2f} MB), trained {} samples x {} epoch(s) in {:.1f} s, "
+                 "loss {:.4f}, sending {:.3f} MB ({:.0f}x smaller than dense)",
+                 task.job_id, task.round,
+                 task.payload_format == protocol::PayloadFormat::kDense ? "full model" : "model delta",
+                 static_cast<double>(payload.size()) / 1e6, trained.num_samples, task.local_epochs,
                  static_cast<double>(t1 - t0) / 1000, trained.train_loss,
-                 static_cast<double>(out.payload.size()) / 1e6);
+                 static_cast<double>(out.payload.size()) / 1e6,
+                 static_cast<double>(dense_bytes) / static_cast<double>(std::max<size_t>(1, out.payload.size())));
     return out;
   };
 
@@ -147,6 +259,11 @@ int main(int argc, char** argv) {
   sopt.name = name;
   sopt.dataset = dataset;
   sopt.num_samples = data.size();
+  sopt.capabilities = protocol::kCapCompressed;
+  sopt.held_version = [&] {
+    std::lock_guard<std::mutex> lock(held_mu);
+    return protocol::Heartbeat{held.job, held.round, held.crc};
+  };
   sopt.max_message_bytes = static_cast<int64_t>(MaxDenseModelBytes() + MaxDenseModelBytes() / 8 + (1 << 20));
   Session session(sopt, handler);
   g_session = &session;

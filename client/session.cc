@@ -29,8 +29,6 @@ struct Session::Impl {
   std::optional<TaskResult> done;                                          // GUARDED_BY(mu)
   bool worker_stop = false;                                                // GUARDED_BY(mu)
   bool busy = false;                                                       // GUARDED_BY(mu)
-  int64_t current_job = 0;
-  uint32_t current_round = 0;
 
   void WorkerLoop() {
     for (;;) {
@@ -199,7 +197,7 @@ Status Session::Run() {
     while (!stop_ && !reconnect && !fatal) {
       const int64_t now = SteadyMs();
       if (now >= next_heartbeat) {
-        s.Send(protocol::Heartbeat{s.current_job, s.current_round});
+        s.Send(s.opt.held_version ? s.opt.held_version() : protocol::Heartbeat{});
         next_heartbeat = now + heartbeat_ms;
       }
       {
@@ -210,8 +208,6 @@ Status Session::Run() {
           if (!s.Send(r.update, &r.payload))
             spdlog::warn("job {} round {}: could not send the update (server unreachable)",
                          r.update.job_id, r.update.round);
-          s.current_job = 0;
-          s.current_round = 0;
         }
       }
       if (now - last_heard > silence_ms) {
@@ -227,8 +223,6 @@ Status Session::Run() {
         std::lock_guard<std::mutex> lock(s.mu);
         if (s.busy || s.queued)
           spdlog::info("job {} round {}: queued behind the current task", t->job_id, t->round);
-        s.current_job = t->job_id;
-        s.current_round = t->round;
         s.queued.emplace(*t, std::move(m->second));
         s.cv.notify_one();
       } else if (auto* r = std::get_if<protocol::Reject>(&msg)) {

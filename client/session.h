@@ -33,6 +33,9 @@ struct SessionOptions {
   int64_t backoff_max_ms = 10000;
   // Quiet this many heartbeat intervals (plus 5 s) => reconnect.
   int silence_heartbeats = 4;
+  // What each HEARTBEAT reports: the model version the client holds. Called
+  // on the session thread; must be thread-safe. Empty: reports none.
+  std::function<protocol::Heartbeat()> held_version;
 };
 
 // The result of a TRAIN task: the UPDATE envelope fields and payload.

@@ -29,6 +29,7 @@ void Encode(ByteWriter& w, const Welcome& m) {
 void Encode(ByteWriter& w, const Heartbeat& m) {
   w.I64(m.job_id);
   w.U32(m.round);
+  w.U32(m.model_crc);
 }
 void Encode(ByteWriter& w, const Train& m) {
   w.I64(m.job_id);
@@ -43,6 +44,8 @@ void Encode(ByteWriter& w, const Train& m) {
   w.U64(m.seed);
   w.Str(m.compression_json);
   w.U8(static_cast<uint8_t>(m.payload_format));
+  w.U32(m.base_round);
+  w.U32(m.model_crc);
 }
 void Encode(ByteWriter& w, const Update& m) {
   w.I64(m.job_id);
@@ -103,6 +106,7 @@ Result<Message> DecodeBody(MsgType type, ByteReader& r) {
       Heartbeat m;
       m.job_id = r.I64("job_id");
       m.round = r.U32("round");
+      m.model_crc = r.U32("model_crc");
       FP_RETURN_IF_ERROR(r.Finish("HEARTBEAT"));
       return Message(m);
     }
@@ -120,7 +124,13 @@ Result<Message> DecodeBody(MsgType type, ByteReader& r) {
       m.seed = r.U64("seed");
       m.compression_json = r.Str("compression_json", 16384);
       FP_ASSIGN_OR_RETURN(m.payload_format, ReadFormat(r));
+      m.base_round = r.U32("base_round");
+      m.model_crc = r.U32("model_crc");
       FP_RETURN_IF_ERROR(r.Finish("TRAIN"));
+      if (m.payload_format == PayloadFormat::kDense && m.base_round != 0)
+        return Bad("TRAIN", "a full model (format 0) must have base_round 0");
+      if (m.payload_format == PayloadFormat::kCompressed && m.base_round > m.round)
+        return Bad("TRAIN", "a delta chain needs base_round <= round");
       if (m.job_id <= 0 || m.round == 0) return Bad("TRAIN", "job_id and round must be > 0");
       if (m.local_epochs == 0 || m.local_epochs > 1000) return Bad("TRAIN", "local_epochs out of range");
       if (m.batch_size == 0 || m.batch_size > 65536) return Bad("TRAIN", "batch_size out of range");
@@ -257,6 +267,38 @@ std::string DebugString(const Message& m) {
           [](const Bye& b) { return "BYE " + b.reason; },
       },
       m);
+}
+
+std::vector<uint8_t> EncodeDeltaChain(const std::vector<std::span<const uint8_t>>& links) {
+  std::vector<uint8_t> out;
+  size_t total = 4;
+  for (const auto& l : links) total += 4 + l.size();
+  out.reserve(total);
+  ByteWriter w(&out);
+  w.U32(static_cast<uint32_t>(links.size()));
+  for (const auto& l : links) {
+    w.U32(static_cast<uint32_t>(l.size()));
+    w.Raw(l.data(), l.size());
+  }
+  return out;
+}
+
+Result<std::vector<std::span<const uint8_t>>> DecodeDeltaChain(std::span<const uint8_t> bytes) {
+  ByteReader r(bytes);
+  uint32_t n = r.U32("chain count");
+  if (!r.ok()) return Status::InvalidArgument("delta chain: " + r.error());
+  if (n > kMaxChain)
+    return Status::InvalidArgument("delta chain: " + std::to_string(n) + " links, limit " +
+                                   std::to_string(kMaxChain));
+  std::vector<std::span<const uint8_t>> links;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t len = r.U32("link length");
+    auto b = r.Bytes(len, "link");
+    if (!r.ok()) return Status::InvalidArgument("delta chain: " + r.error());
+    links.push_back(b);
+  }
+  if (r.remaining() != 0) return Status::InvalidArgument("delta chain: trailing bytes");
+  return links;
 }
 
 bool IsValidClientName(std::string_view name) {

@@ -76,9 +76,13 @@ struct Welcome {
   uint64_t max_message_bytes = 0;
 };
 
+// Client -> server: the version of the global model the client holds (so the
+// server can send a compressed delta instead of the full model). The server
+// echoes the message unchanged as a liveness signal.
 struct Heartbeat {
-  int64_t job_id = 0;    // the client's current job (0 = idle)
-  uint32_t round = 0;    // round it is working on (0 = idle)
+  int64_t job_id = 0;      // job of the model copy held (0 = none)
+  uint32_t round = 0;      // version: the round it was broadcast for
+  uint32_t model_crc = 0;  // CRC-32C of its fp32 values (little-endian bytes)
 };
 
 struct Train {
@@ -94,8 +98,18 @@ struct Train {
   uint64_t seed = 1;
   std::string compression_json;  // normalised spec of the job; "{}" if none
   PayloadFormat payload_format = PayloadFormat::kDense;
-  // frame 1: the global model
+  // kDense: frame 1 is the full model (base_round must be 0).
+  // kCompressed: frame 1 is a delta chain (EncodeDeltaChain) that turns the
+  // client's copy of version base_round into version `round`.
+  uint32_t base_round = 0;
+  uint32_t model_crc = 0;  // CRC-32C of the resulting model's values
 };
+
+// A delta chain: u32 count (0..kMaxChain), then count x (u32 length, bytes),
+// each a compressed container (docs/format.md) applied in order with weight 1.
+inline constexpr uint32_t kMaxChain = 64;
+std::vector<uint8_t> EncodeDeltaChain(const std::vector<std::span<const uint8_t>>& links);
+Result<std::vector<std::span<const uint8_t>>> DecodeDeltaChain(std::span<const uint8_t> bytes);
 
 struct Update {
   int64_t job_id = 0;

@@ -47,6 +47,15 @@ void ClientRegistry::SetBusy(int64_t client_id, int64_t job, uint32_t round) {
     }
 }
 
+void ClientRegistry::SetHeld(const std::string& peer, int64_t job, uint32_t round, uint32_t crc) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_peer_.find(peer);
+  if (it == by_peer_.end()) return;
+  it->second.held_job = job;
+  it->second.held_round = round;
+  it->second.held_crc = crc;
+}
+
 std::optional<LiveClient> ClientRegistry::Remove(const std::string& peer) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = by_peer_.find(peer);

@@ -28,6 +28,11 @@ struct LiveClient {
   int64_t last_seen_ms = 0;    // wall clock
   int64_t busy_job = 0;        // job/round it is training for, 0 if idle
   uint32_t busy_round = 0;
+  // The broadcast model version it holds (from heartbeats and accepted
+  // updates), so the server can send a delta chain instead of the full model.
+  int64_t held_job = 0;
+  uint32_t held_round = 0;
+  uint32_t held_crc = 0;
 };
 
 class ClientRegistry {
@@ -40,6 +45,7 @@ class ClientRegistry {
   std::optional<LiveClient> ById(int64_t client_id) const;
   void Touch(const std::string& peer, int64_t steady_ms, int64_t wall_ms);
   void SetBusy(int64_t client_id, int64_t job, uint32_t round);
+  void SetHeld(const std::string& peer, int64_t job, uint32_t round, uint32_t crc);
   // Removes and returns the entry of `peer`.
   std::optional<LiveClient> Remove(const std::string& peer);
   // Removes and returns clients not heard from since `cutoff_steady_ms`.

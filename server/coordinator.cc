@@ -107,7 +107,8 @@ void Coordinator::Handle(InboundMessage& m) {
   registry_->Touch(m.peer, now_steady, now);
 
   if (auto* hb = std::get_if<protocol::Heartbeat>(&msg)) {
-    transport_->Send(m.peer, protocol::EncodeEnvelope(protocol::Heartbeat{hb->job_id, hb->round}));
+    registry_->SetHeld(m.peer, hb->job_id, hb->round, hb->model_crc);
+    transport_->Send(m.peer, protocol::EncodeEnvelope(*hb));
   } else if (auto* up = std::get_if<protocol::Update>(&msg)) {
     auto payload = std::span(static_cast<const uint8_t*>(m.frames[1].data()), m.frames[1].size());
     runner_->OnUpdate(*client, *up, payload, m.wire_bytes);

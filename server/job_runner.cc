@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/checkpoint.h"
+#include "common/checksum.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "server/scheduler.h"
@@ -15,6 +16,12 @@ namespace fedpress::server {
 
 namespace fs = std::filesystem;
 using protocol::RejectCode;
+
+namespace {
+uint32_t ModelCrc(const ModelWeights& w) {
+  return Crc32c(w.values().data(), w.values().size() * sizeof(float));
+}
+}  // namespace
 
 JobRunner::JobRunner(Store* store, ClientRegistry* registry, Outbox* outbox,
                      const ModelTool* tool, RunnerOptions options)
@@ -88,17 +95,21 @@ void JobRunner::LookForJob() {
 Status JobRunner::LoadJob(const JobRow& row) {
   auto json = nlohmann::json::parse(row.spec_json, nullptr, false);
   if (json.is_discarded()) return Status::Corruption("stored job spec is not valid JSON");
-  // Compression was validated when the job was created; keep it as stored.
-  nlohmann::json comp = json.contains("compression") ? json["compression"] : nlohmann::json::object();
+  // Compression was validated when the job was created; it is parsed below.
   auto parsed = ParseJobSpec(json, [&](const nlohmann::json& c, std::vector<FieldError>*) {
     return std::optional<nlohmann::json>(c);
   });
   if (!parsed.spec) return Status::Corruption("stored job spec no longer validates: " +
                                               parsed.errors.front().field + " " +
                                               parsed.errors.front().message);
+  auto comp = compression::ParseCompressionSpec(parsed.spec->compression);
+  if (!comp.ok()) return comp.status().WithContext("stored compression spec");
   auto job = std::make_unique<ActiveJob>();
   job->row = row;
   job->spec = *parsed.spec;
+  job->compression = *comp;
+  job->uplink_dense = comp->uplink == compression::DirectionSpec{};
+  job->downlink_dense = comp->downlink == compression::DirectionSpec{};
   job->dir = options_.state_dir + "/job-" + std::to_string(row.id);
   FP_RETURN_IF_ERROR(MakeDirs(job->dir));
   job_ = std::move(job);
@@ -120,6 +131,18 @@ Status JobRunner::LoadJob(const JobRow& row) {
                               std::to_string(c.round) + " (" + c.model_name + "), expected job " +
                               std::to_string(row.id) + " round " + std::to_string(committed));
   job_->global = std::move(c.weights);
+  // Clients hold nothing of this server's making yet: B starts as G.
+  job_->broadcast = job_->global;
+  job_->broadcast_round = committed;
+  job_->version_crc = {{committed, ModelCrc(job_->broadcast)}};
+  job_->history.clear();
+  if (!job_->downlink_dense) {
+    compression::DirectionSpec down = job_->compression.downlink;
+    down.error_feedback = false;  // B trailing G already carries the residual
+    auto enc = compression::Encoder::Create(down, job_->global.layout());
+    if (!enc.ok()) return enc.status().WithContext("downlink encoder");
+    job_->down_encoder.emplace(std::move(*enc));
+  }
 
   if (row.status == JobStatus::kQueued)
     FP_RETURN_IF_ERROR(store_->SetJobStatus(row.id, JobStatus::kRunning, "", NowMs()));
@@ -137,6 +160,44 @@ Status JobRunner::LoadJob(const JobRow& row) {
   state_ = State::kWaitingForClients;
   not_before_steady_ms_ = 0;
   return Status::OK();
+}
+
+Status JobRunner::PrepareBroadcast() {
+  ActiveJob& j = *job_;
+  if (j.broadcast_round == j.round) return Status::OK();  // a retried round
+  if (j.downlink_dense) {
+    j.broadcast = j.global;
+  } else {
+    auto g = j.global.values();
+    auto b = j.broadcast.values();
+    std::vector<float> delta(g.size());
+    for (size_t i = 0; i < g.size(); ++i) delta[i] = g[i] - b[i];
+    std::vector<uint8_t> payload;
+    FP_RETURN_IF_ERROR(j.down_encoder->Encode(delta, nullptr, RoundSeed(j.spec.seed, j.round, 0xD0D0), &payload));
+    // Apply to B exactly what clients will apply.
+    FP_RETURN_IF_ERROR(j.decode_ctx.DecodeAccumulate(payload, j.broadcast.layout(), 1.0f, j.broadcast.values()));
+    j.history[j.round] = Link{j.broadcast_round, std::make_shared<const std::vector<uint8_t>>(std::move(payload))};
+    while (j.history.size() > protocol::kMaxChain) j.history.erase(j.history.begin());
+    const uint32_t oldest_base = j.history.begin()->second.base_round;
+    while (!j.version_crc.empty() && j.version_crc.begin()->first < oldest_base)
+      j.version_crc.erase(j.version_crc.begin());
+  }
+  j.broadcast_round = j.round;
+  j.version_crc[j.round] = ModelCrc(j.broadcast);
+  return Status::OK();
+}
+
+std::pair<protocol::PayloadFormat, uint32_t> JobRunner::PayloadPlanFor(const LiveClient& c) const {
+  const ActiveJob& j = *job_;
+  const auto full = std::make_pair(protocol::PayloadFormat::kDense, uint32_t{0});
+  if (j.downlink_dense || c.held_job != j.row.id) return full;
+  auto v = j.version_crc.find(c.held_round);
+  if (v == j.version_crc.end() || v->second != c.held_crc || c.held_round > j.broadcast_round) return full;
+  for (uint32_t r = c.held_round + 1; r <= j.broadcast_round; ++r) {
+    auto link = j.history.find(r);
+    if (link == j.history.end() || link->second.base_round != r - 1) return full;
+  }
+  return {protocol::PayloadFormat::kCompressed, c.held_round};
 }
 
 uint32_t JobRunner::NextAttempt(int64_t job_id, uint32_t round) {
@@ -174,6 +235,11 @@ void JobRunner::StartRoundIfReady() {
   round_->deadline_steady_ms = now + static_cast<int64_t>(spec.round_timeout_s * 1000);
   round_->aggregator = std::make_unique<FedAvgAggregator>(job_->global.layout().total_elements());
 
+  if (Status st = PrepareBroadcast(); !st.ok()) {
+    round_.reset();
+    FailJob("cannot prepare the model broadcast: " + st.ToString());
+    return;
+  }
   protocol::Train train;
   train.job_id = job_->row.id;
   train.round = job_->round;
@@ -186,25 +252,42 @@ void JobRunner::StartRoundIfReady() {
   train.momentum = static_cast<float>(spec.momentum);
   train.seed = spec.seed;
   train.compression_json = spec.compression.dump();
-  train.payload_format = protocol::PayloadFormat::kDense;
-  auto envelope = protocol::EncodeEnvelope(train);
-  auto payload = std::make_shared<const std::vector<uint8_t>>(job_->global.Encode());
-  const int64_t raw = static_cast<int64_t>(job_->global.byte_size());
-  const int64_t wire = static_cast<int64_t>(envelope.size() + payload->size());
+  train.model_crc = job_->version_crc[job_->round];
+  const int64_t raw = static_cast<int64_t>(job_->broadcast.byte_size());
+  int64_t full_sends = 0;
 
   for (int64_t id : chosen) {
+    auto [format, base] = PayloadPlanFor(live[id]);
+    const uint32_t key = format == protocol::PayloadFormat::kDense ? UINT32_MAX : base;
+    SharedBytes& payload = round_->payload_by_base[key];
+    if (!payload) {
+      if (format == protocol::PayloadFormat::kDense) {
+        payload = std::make_shared<const std::vector<uint8_t>>(job_->broadcast.Encode());
+      } else {
+        std::vector<std::span<const uint8_t>> links;
+        for (uint32_t r = base + 1; r <= job_->round; ++r) links.push_back(*job_->history[r].payload);
+        payload = std::make_shared<const std::vector<uint8_t>>(protocol::EncodeDeltaChain(links));
+      }
+    }
+    full_sends += format == protocol::PayloadFormat::kDense;
+    train.payload_format = format;
+    train.base_round = format == protocol::PayloadFormat::kDense ? 0 : base;
+    auto envelope = protocol::EncodeEnvelope(train);
     Picked p;
     p.peer = live[id].peer;
     p.bytes_down_raw = raw;
-    p.bytes_down_wire = wire;
+    p.bytes_down_wire = static_cast<int64_t>(envelope.size() + payload->size());
     p.sent_ms = NowMs();
-    outbox_->Send(p.peer, envelope, payload);
+    outbox_->Send(p.peer, std::move(envelope), payload);
     registry_->SetBusy(id, job_->row.id, job_->round);
     round_->bytes_down_raw += raw;
-    round_->bytes_down_wire += wire;
-    (void)store_->AddClientTraffic(id, 0, 0, wire, NowMs());
+    round_->bytes_down_wire += p.bytes_down_wire;
+    (void)store_->AddClientTraffic(id, 0, 0, p.bytes_down_wire, NowMs());
     round_->picked[id] = p;
   }
+  if (!job_->downlink_dense)
+    spdlog::debug("job {} round {}: {} full models, {} delta chains", job_->row.id, job_->round,
+                  full_sends, static_cast<int64_t>(chosen.size()) - full_sends);
   state_ = State::kCollecting;
   spdlog::info("job {} round {}/{}{}: sent model to {} of {} clients (deadline {} s)", job_->row.id,
                job_->round, spec.rounds,
@@ -281,15 +364,23 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
     reject_here(RejectCode::kBadSampleCount,
                 "num_samples " + std::to_string(u.num_samples) + " exceeds the " +
                     std::to_string(c.num_samples) + " samples registered");
-  } else if (u.payload_format != protocol::PayloadFormat::kDense) {
-    reject_here(RejectCode::kBadPayload, "payload format not enabled for this job");
   } else {
     const int64_t t0 = SteadyMs();
-    auto delta = DecodeWeightsMatching(payload, job_->global.layout());
-    if (!delta.ok()) {
-      reject_here(RejectCode::kBadPayload, delta.status().message());
+    Status decoded;
+    if (u.payload_format == protocol::PayloadFormat::kCompressed) {
+      // Straight into the running sum, all or nothing.
+      decoded = job_->decode_ctx.DecodeAccumulate(payload, job_->global.layout(),
+                                                  static_cast<float>(u.num_samples),
+                                                  round_->aggregator->accumulator());
+      if (decoded.ok()) round_->aggregator->CountUpdate(u.num_samples);
     } else {
-      round_->aggregator->AddDense(delta->values(), u.num_samples);
+      auto delta = DecodeWeightsMatching(payload, job_->global.layout());
+      if (delta.ok()) round_->aggregator->AddDense(delta->values(), u.num_samples);
+      else decoded = delta.status();
+    }
+    if (!decoded.ok()) {
+      reject_here(RejectCode::kBadPayload, decoded.message());
+    } else {
       const int64_t decode_ms = SteadyMs() - t0;
       picked.answer = Answer::kAccepted;
       round_->train_loss_weighted += static_cast<double>(u.train_loss) * static_cast<double>(u.num_samples);
@@ -316,6 +407,8 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
       auto st = store_->RecordParticipation(p);
       if (!st.ok()) spdlog::warn("cannot record participation: {}", st.status().ToString());
       (void)store_->AddClientTraffic(c.client_id, 1, static_cast<int64_t>(wire_bytes), 0, NowMs());
+      // It trained from this round's broadcast model, so it holds it.
+      registry_->SetHeld(c.peer, job_->row.id, job_->round, job_->version_crc[job_->round]);
       Emit({"participation", u.job_id, u.round,
             {{"client", c.name}, {"status", "accepted"}, {"samples", u.num_samples},
              {"train_loss", u.train_loss}, {"bytes_up_wire", wire_bytes}}});
@@ -380,12 +473,23 @@ void JobRunner::CloseRound(const char* why) {
     not_before_steady_ms_ = SteadyMs() + options_.retry_backoff_ms;
     return;
   }
-  ModelWeights next = job_->global;
+  // Clients trained from B, so the new model is B + Σ n_k Δ_k / Σ n_k.
+  ModelWeights next = job_->broadcast;
   Status st = round_->aggregator->ApplyTo(next.values());
-  if (st.ok() && FindNonFinite(next.values()) >= 0)
-    st = Status::Internal("aggregated model has non-finite values");
   if (!st.ok()) {
     FailJob("aggregation failed: " + st.ToString());
+    return;
+  }
+  if (FindNonFinite(next.values()) >= 0) {
+    // Finite but enormous updates can overflow the sum: drop the round's
+    // result rather than poison the model, and try again.
+    spdlog::error("job {} round {}: aggregated model is not finite (an update was extreme); retrying",
+                  job_->row.id, job_->round);
+    (void)store_->AddEvent(job_->row.id, "round_retry", "aggregate not finite", NowMs());
+    ++job_->attempt;
+    round_.reset();
+    state_ = State::kWaitingForClients;
+    not_before_steady_ms_ = SteadyMs() + options_.retry_backoff_ms;
     return;
   }
   round_->aggregator.reset();  // free the sum before evaluation

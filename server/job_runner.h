@@ -27,6 +27,8 @@
 #include "common/job_spec.h"
 #include "common/model_weights.h"
 #include "common/protocol.h"
+#include "compression/pipeline.h"
+#include "compression/spec.h"
 #include "server/client_registry.h"
 #include "server/fedavg.h"
 #include "server/model_tool.h"
@@ -83,13 +85,33 @@ class JobRunner {
     int64_t sent_ms = 0;
   };
 
+  // One downlink delta: turns broadcast version `round - 1` (or the version
+  // before it in the history) into version `round`.
+  struct Link {
+    uint32_t base_round = 0;
+    SharedBytes payload;            // compressed container
+  };
+
   struct ActiveJob {
     JobRow row;
     JobSpec spec;
+    compression::CompressionSpec compression;
+    bool uplink_dense = true;       // identity upload spec
+    bool downlink_dense = true;     // identity download spec: full model each round
     std::string dir;                // state_dir/job-<id>
-    ModelWeights global;            // model after the last committed round
+    ModelWeights global;            // G: model after the last committed round
     uint32_t round = 0;             // round in progress (last committed + 1)
     uint32_t attempt = 1;
+    // B: the broadcast model, what clients hold and train from. With a
+    // compressed downlink B trails G by what compression has not sent yet
+    // (the server's implicit residual); B is advanced by decoding exactly the
+    // payload that was broadcast, so server and clients stay bit-identical.
+    ModelWeights broadcast;
+    uint32_t broadcast_round = 0;   // version of B
+    std::map<uint32_t, uint32_t> version_crc;  // version -> CRC-32C of B then
+    std::map<uint32_t, Link> history;           // version -> link that made it
+    std::optional<compression::Encoder> down_encoder;
+    compression::DecodeContext decode_ctx;
   };
 
   struct RoundState {
@@ -102,6 +124,7 @@ class JobRunner {
     int64_t rejected = 0, late = 0, timeouts = 0;
     int64_t bytes_up_raw = 0, bytes_up_wire = 0, bytes_down_raw = 0, bytes_down_wire = 0;
     // Set when the round closed with enough updates.
+    std::map<uint32_t, SharedBytes> payload_by_base;  // 0 = full model
     std::optional<ModelWeights> next_global;
     std::string checkpoint_path;
     std::string export_tmp_path;
@@ -110,6 +133,10 @@ class JobRunner {
   };
 
   void LookForJob();
+  Status PrepareBroadcast();
+  // TRAIN payload for a client holding the given version: a delta chain when
+  // possible, else the full broadcast model. Cached per base version.
+  std::pair<protocol::PayloadFormat, uint32_t> PayloadPlanFor(const LiveClient& c) const;
   Status LoadJob(const JobRow& row);
   void StartRoundIfReady();
   void CloseRound(const char* why);

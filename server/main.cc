@@ -12,6 +12,7 @@
 #include "common/file_util.h"
 #include "common/model_catalog.h"
 #include "server/client_registry.h"
+#include "server/compression_validator.h"
 #include "server/coordinator.h"
 #include "server/http/api.h"
 #include "server/http/http_server.h"
@@ -132,6 +133,7 @@ int main(int argc, char** argv) {
   api.registry = &registry;
   api.state_dir = state_dir;
   api.on_jobs_changed = [&runner] { runner.NotifyJobsChanged(); };
+  api.validate_compression = MakeCompressionValidator();
   HttpServerOptions hopt;
   hopt.address = hp->first;
   hopt.port = hp->second;
