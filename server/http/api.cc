@@ -16,7 +16,7 @@ HttpResponse JsonResponse(http::status status, const json& body, unsigned versio
   HttpResponse res{status, version};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
-  res.body() = body.dump();
+  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
   res.prepare_payload();
   return res;
 }
@@ -24,8 +24,15 @@ HttpResponse JsonResponse(http::status status, const json& body, unsigned versio
 json Opt(const std::optional<double>& v) { return v ? json(*v) : json(); }
 json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(); }
 
+// dense bytes / wire bytes; null when nothing was sent.
+json Ratio(int64_t raw, int64_t wire) {
+  return wire > 0 ? json(static_cast<double>(raw) / static_cast<double>(wire)) : json();
+}
+
 json RoundJson(const RoundRow& r) {
   return {{"round", r.round},
+          {"ratio_up", Ratio(r.bytes_up_raw, r.bytes_up_wire)},
+          {"ratio_down", Ratio(r.bytes_down_raw, r.bytes_down_wire)},
           {"attempts", r.attempts},
           {"accuracy", Opt(r.accuracy)},
           {"loss", Opt(r.loss)},
@@ -80,6 +87,8 @@ json JobJson(const JobRow& j, const std::vector<RoundRow>* rounds) {
                      {"bytes_down_raw", down_raw},
                      {"bytes_down_wire", down_wire},
                      {"bytes_saved_up", up_raw - up_wire},
+                     {"ratio_up", Ratio(up_raw, up_wire)},
+                     {"ratio_down", Ratio(down_raw, down_wire)},
                      {"bytes_saved_down", down_raw - down_wire}};
   }
   return out;

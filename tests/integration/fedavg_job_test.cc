@@ -154,5 +154,57 @@ TEST_F(FedAvgJob, ServerKilledAfterACommittedRoundResumesWithNothingLost) {
   EXPECT_NE(ReadText(dir_ + "/server.log").find("resuming from round"), std::string::npos);
 }
 
+TEST_F(FedAvgJob, CompressedBothWaysStaysInSyncAndSendsFarFewerBytes) {
+  ServerHandle server = StartServer(dir_);
+  ASSERT_EQ(server.Get("/healthz").status, 200);
+  std::vector<Process> clients;
+  // 3 clients, 2 per round: clients that skip a round get a chain of deltas.
+  for (int i = 0; i < 3; ++i)
+    clients.push_back(StartClient(dir_, server.endpoint(), "z" + std::to_string(i), i, 3, 4500,
+                                  {"--state-dir", dir_ + "/z" + std::to_string(i)}));
+  const int64_t id = CreateJob(server, {{"name", "it-compressed"}, {"model", "cnn"}, {"rounds", 5},
+                                        {"clients_per_round", 2}, {"min_clients", 2},
+                                        {"round_timeout_s", 120},
+                                        {"compression", {{"preset", "topk1%-q4"}}}});
+  ASSERT_GT(id, 0);
+  auto job = JobState(server, id);
+  EXPECT_EQ(job["spec"]["compression"]["sparsify"]["method"], "topk") << job.dump();
+  ASSERT_TRUE(WaitUntil([&] { return JobState(server, id).value("status", "") == "completed"; }, 300s, 500ms))
+      << JobState(server, id).dump();
+
+  auto rounds = server.Get("/api/jobs/" + std::to_string(id) + "/rounds").Json();
+  ASSERT_EQ(rounds.size(), 5u);
+  int64_t up_raw = 0, up_wire = 0, down_raw_later = 0, down_wire_later = 0;
+  for (const auto& r : rounds) {
+    // Every picked client's update was accepted: a client whose copy of the
+    // model differed from the server's would have refused the task (CRC check)
+    // and timed out.
+    EXPECT_EQ(r["participants"], 2) << r.dump();
+    EXPECT_EQ(r["timeouts"], 0) << r.dump();
+    EXPECT_EQ(r["rejected"], 0) << r.dump();
+    up_raw += r["bytes_up_raw"].get<int64_t>();
+    up_wire += r["bytes_up_wire"].get<int64_t>();
+    if (r["round"].get<int>() >= 3) {
+      down_raw_later += r["bytes_down_raw"].get<int64_t>();
+      down_wire_later += r["bytes_down_wire"].get<int64_t>();
+    }
+  }
+  EXPECT_EQ(up_raw, 5 * 2 * 206922 * 4);
+  EXPECT_LT(up_wire * 50, up_raw) << "upload should be >50x smaller than dense";
+  // After the first rounds every client holds a recent version: deltas only.
+  EXPECT_LT(down_wire_later * 8, down_raw_later) << "download should be >8x smaller than dense";
+  EXPECT_GT(rounds[4]["accuracy"].get<double>(), 0.4);
+
+  std::string logs;
+  for (int i = 0; i < 3; ++i) logs += ReadText(dir_ + "/z" + std::to_string(i) + ".log");
+  EXPECT_NE(logs.find("got model delta"), std::string::npos);
+  EXPECT_EQ(logs.find("does not match"), std::string::npos);
+  EXPECT_EQ(logs.find("does not hold"), std::string::npos);
+  // The error-feedback residual is on disk for a restarted client.
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/z0/job-" + std::to_string(id) + ".residual") ||
+              std::filesystem::exists(dir_ + "/z1/job-" + std::to_string(id) + ".residual") ||
+              std::filesystem::exists(dir_ + "/z2/job-" + std::to_string(id) + ".residual"));
+}
+
 }  // namespace
 }  // namespace fedpress::testing
