@@ -36,6 +36,7 @@ void Coordinator::ExpireClients() {
   for (const auto& c : registry_->Expire(cutoff)) {
     spdlog::info("client {} timed out (no message for {} ms)", c.name, options_.client_timeout_ms);
     runner_->OnClientGone(c, "no heartbeat for " + std::to_string(options_.client_timeout_ms / 1000) + " s");
+    NotifyClient("client_disconnected", c, "timed out");
   }
 }
 
@@ -93,6 +94,7 @@ void Coordinator::Handle(InboundMessage& m) {
       old.peer = *old_peer;
       runner_->OnClientGone(old, "reconnected");
     }
+    NotifyClient("client_connected", c, "");
     spdlog::info("client {} registered ({} samples of {}, id {})", c.name, c.num_samples, c.dataset, c.client_id);
     transport_->Send(m.peer, protocol::EncodeEnvelope(protocol::Welcome{
                                  *id, options_.heartbeat_ms,
@@ -116,6 +118,7 @@ void Coordinator::Handle(InboundMessage& m) {
     registry_->Remove(m.peer);
     spdlog::info("client {} said goodbye", client->name);
     runner_->OnClientGone(*client, "client disconnected");
+    NotifyClient("client_disconnected", *client, "client disconnected");
   } else {
     SendReject(m.peer, RejectCode::kMalformed,
                std::string(protocol::MsgTypeName(protocol::TypeOf(msg))) + " is not a client message");

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "server/client_registry.h"
@@ -35,7 +36,16 @@ class Coordinator {
   // One iteration: handle at most one message (waiting up to wait_ms), tick.
   void Step(int wait_ms);
 
+  // Client comings and goings, for live dashboards: kind is
+  // "client_connected" or "client_disconnected" (why: "client disconnected",
+  // "timed out", "reconnected"). Called on the coordinator thread; must not block.
+  using ClientListener = std::function<void(const std::string& kind, const LiveClient& c, const std::string& why)>;
+  void SetClientListener(ClientListener f) { client_listener_ = std::move(f); }
+
  private:
+  void NotifyClient(const char* kind, const LiveClient& c, const std::string& why) {
+    if (client_listener_) client_listener_(kind, c, why);
+  }
   void Handle(InboundMessage& m);
   void SendReject(const std::string& peer, protocol::RejectCode code, const std::string& reason,
                   int64_t job = 0, uint32_t round = 0);
@@ -48,6 +58,7 @@ class Coordinator {
   CoordinatorOptions options_;
   std::atomic<bool> stop_{false};
   int64_t next_expiry_ms_ = 0;
+  ClientListener client_listener_;
 };
 
 }  // namespace fedpress::server

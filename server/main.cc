@@ -14,8 +14,13 @@
 #include "server/client_registry.h"
 #include "server/compression_validator.h"
 #include "server/coordinator.h"
+#include "server/events.h"
 #include "server/http/api.h"
+#include "server/http/auth.h"
 #include "server/http/http_server.h"
+#include "server/http/metrics.h"
+#include "server/http/router.h"
+#include "server/http/static_files.h"
 #include "server/job_runner.h"
 #include "server/model_tool.h"
 #include "server/store/store.h"
@@ -28,6 +33,40 @@ void OnSignal(int) { g_stop = true; }
 
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// The dashboard directory: --web-root if given, else the install layout next
+// to the binary, else the source tree's web/dist. "" when none is built.
+std::string FindWebRoot(const std::string& flag) {
+  namespace fs = std::filesystem;
+  if (!flag.empty()) return flag;
+  std::vector<std::string> candidates = {fedpress::server::SelfDirectory() + "/../share/fedpress/web"};
+#ifdef FEDPRESS_WEB_DIST
+  candidates.push_back(FEDPRESS_WEB_DIST);
+#endif
+  for (const auto& c : candidates) {
+    std::error_code ec;
+    if (fs::is_regular_file(fs::path(c) / "index.html", ec)) return c;
+  }
+  return "";
+}
+
+int RotateToken(const std::string& db, const std::string& token_file) {
+  using namespace fedpress::server;
+  auto store = Store::Open(StoreOptions{db});
+  if (!store.ok()) {
+    std::fprintf(stderr, "cannot open database %s: %s\n", db.c_str(), store.status().ToString().c_str());
+    return 1;
+  }
+  auto token = RotateAdminToken(store->get(), token_file);
+  if (!token.ok()) {
+    std::fprintf(stderr, "cannot rotate the admin token: %s\n", token.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "new admin token written to %s (mode 0600); the old one stops working within 2 s\n",
+               token_file.c_str());
+  std::printf("%s\n", token->c_str());
+  return 0;
 }
 
 }  // namespace
@@ -51,6 +90,10 @@ int main(int argc, char** argv) {
   uint32_t heartbeat_ms = 2000;
   double client_timeout_s = 10;
   size_t max_clients = 10000;
+  std::string web_root;
+  std::string token_file;
+  bool public_read = false;
+  std::string tls_cert, tls_key;
   app.add_option("--db", db, "SQLite database file (created if missing)")->capture_default_str();
   app.add_option("--bind", bind, "ZeroMQ endpoint for clients")->capture_default_str();
   app.add_option("--http", http_addr, "HOST:PORT for the REST API and dashboard")->capture_default_str();
@@ -70,7 +113,36 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
+  app.add_option("--web-root", web_root,
+                 "built dashboard directory (default: ../share/fedpress/web next to the binary, "
+                 "else the source tree's web/dist)");
+  app.add_option("--admin-token-file", token_file,
+                 "where the admin token is written when created (default: STATE_DIR/admin-token, mode 0600)");
+  app.add_flag("--public-read", public_read,
+               "allow reads (GET /api/*, /metrics, /api/events) without the admin token; writes still need it");
+  app.add_option("--tls-cert", tls_cert, "PEM certificate chain: serve HTTPS/WSS (needs --tls-key)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "PEM private key for --tls-cert")->check(CLI::ExistingFile);
+
+  std::string rotate_db = db, rotate_state_dir = state_dir, rotate_token_file;
+  auto* rotate = app.add_subcommand("rotate-token",
+                                    "replace the admin token: stores the new hash, writes the token file, "
+                                    "prints the new token");
+  rotate->add_option("--db", rotate_db, "SQLite database file")->capture_default_str();
+  rotate->add_option("--state-dir", rotate_state_dir, "state directory (for the default token file)")
+      ->capture_default_str();
+  rotate->add_option("--admin-token-file", rotate_token_file, "token file (default: STATE_DIR/admin-token)");
   CLI11_PARSE(app, argc, argv);
+
+  if (*rotate) {
+    if (rotate_token_file.empty()) rotate_token_file = rotate_state_dir + "/admin-token";
+    return RotateToken(rotate_db, rotate_token_file);
+  }
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::fprintf(stderr, "--tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  if (token_file.empty()) token_file = state_dir + "/admin-token";
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
@@ -101,6 +173,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("database {} (schema version {})", db, (*store)->schema_version());
+  {
+    auto created = EnsureAdminToken(store->get(), token_file);
+    if (!created.ok()) {
+      spdlog::error("admin token: {}", created.status().ToString());
+      return 1;
+    }
+    if (*created) {
+      // Shown once; only its hash is stored.
+      spdlog::warn("admin token created (shown only now; also written to {}): {}", token_file, **created);
+    } else if (!FileExists(token_file)) {
+      spdlog::warn("an admin token exists but {} is missing: if it is lost, make a new one with "
+                   "'fedpress-server rotate-token --db {} --admin-token-file {}'", token_file, db, token_file);
+    }
+  }
 
   TransportOptions topt;
   topt.bind = bind;
@@ -118,6 +204,7 @@ int main(int argc, char** argv) {
                  "anyone who can reach this address can join jobs", (*transport)->endpoint());
 
   ClientRegistry registry;
+  EventBroadcaster events;  // outlives the HTTP server, runner and coordinator below
   ModelToolOptions mopt;
   mopt.binary = model_tool;
   mopt.test_data = test_data;
@@ -128,23 +215,54 @@ int main(int argc, char** argv) {
   ropt.state_dir = state_dir;
   JobRunner runner(store->get(), &registry, transport->get(), &tool, ropt);
 
-  ApiContext api;
-  api.store = store->get();
-  api.registry = &registry;
-  api.state_dir = state_dir;
-  api.on_jobs_changed = [&runner] { runner.NotifyJobsChanged(); };
-  api.validate_compression = MakeCompressionValidator();
+  runner.SetEventListener([&events](const RunnerEvent& e) { events.Publish(e.kind, e.job_id, e.round, e.data); });
+
+  const std::string web_dir = FindWebRoot(web_root);
+  StaticSite site(web_dir);
+  if (site.available())
+    spdlog::info("dashboard from {}", site.root());
+  else if (!web_root.empty())
+    spdlog::warn("--web-root {}: no index.html there; / shows how to build the dashboard (make web)", web_root);
+  else
+    spdlog::warn("dashboard not built (no web/dist/index.html): / shows how to build it (make web)");
+  AdminAuth auth(store->get());
+  RequestCounters counters;
+  MetricsSource metrics(store->get(), &registry, &counters, &events);
+
+  RouterContext ctx;
+  ctx.api.store = store->get();
+  ctx.api.registry = &registry;
+  ctx.api.state_dir = state_dir;
+  ctx.api.on_jobs_changed = [&runner] { runner.NotifyJobsChanged(); };
+  ctx.api.validate_compression = MakeCompressionValidator();
+  ctx.api.on_event = [&events](const std::string& type, int64_t job, const nlohmann::json& data) {
+    events.Publish(type, job, 0, data);
+  };
+  ctx.site = &site;
+  ctx.auth = &auth;
+  ctx.public_read = public_read;
+  ctx.metrics = &metrics;
+  ctx.token_file = token_file;
   HttpServerOptions hopt;
   hopt.address = hp->first;
   hopt.port = hp->second;
   hopt.threads = http_threads;
-  auto http = HttpServer::Start(hopt, [&api](const HttpRequest& req) { return HandleApiRequest(api, req); });
+  hopt.tls_cert = tls_cert;
+  hopt.tls_key = tls_key;
+  HttpHandlers handlers;
+  handlers.http = [&ctx](const HttpRequest& req) { return HandleHttpRequest(ctx, req); };
+  handlers.websocket_gate = [&ctx](const HttpRequest& req) { return CheckEventsUpgrade(ctx, req); };
+  handlers.events = &events;
+  handlers.counters = &counters;
+  auto http = HttpServer::Start(hopt, std::move(handlers));
   if (!http.ok()) {
     spdlog::error("{}", http.status().message());
     return 1;
   }
   if (!IsLoopback(hp->first))
-    spdlog::warn("HTTP API on {} is reachable from other hosts", http_addr);
+    spdlog::warn("HTTP on {} is reachable from other hosts{}", http_addr,
+                 (*http)->tls() ? "" : " without TLS: the admin token travels in clear (use --tls-cert/--tls-key)");
+  if (public_read) spdlog::warn("--public-read: anyone who can reach {} can read jobs, rounds and clients", http_addr);
 
   CoordinatorOptions copt;
   copt.heartbeat_ms = heartbeat_ms;
@@ -152,6 +270,11 @@ int main(int argc, char** argv) {
   copt.max_clients = max_clients;
   copt.max_message_bytes = topt.max_message_bytes;
   Coordinator coordinator(transport->get(), store->get(), &registry, &runner, copt);
+  coordinator.SetClientListener([&events](const std::string& kind, const LiveClient& c, const std::string& why) {
+    nlohmann::json data = {{"client_id", c.client_id}, {"name", c.name}};
+    if (!why.empty()) data["reason"] = why;
+    events.Publish(kind, 0, 0, data);
+  });
 
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
@@ -159,8 +282,8 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  spdlog::info("fedpress-server ready: clients on {}, API on http://{}:{}/ (Ctrl-C to stop)",
-               (*transport)->endpoint(), hp->first, (*http)->port());
+  spdlog::info("fedpress-server ready: clients on {}, dashboard and API on {}://{}:{}/ (Ctrl-C to stop)",
+               (*transport)->endpoint(), (*http)->tls() ? "https" : "http", hp->first, (*http)->port());
   // Machine-readable line for scripts and tests.
   std::printf("READY zmq=%s http=%u\n", (*transport)->endpoint().c_str(), (*http)->port());
   std::fflush(stdout);

@@ -139,6 +139,8 @@ HttpResponse CreateJob(const ApiContext& ctx, const HttpRequest& req) {
   auto id = ctx.store->CreateJob(parsed.spec->name, parsed.spec->ToJson().dump(), parsed.spec->rounds, NowMs());
   if (!id.ok()) return StoreError(id.status(), v);
   if (ctx.on_jobs_changed) ctx.on_jobs_changed();
+  if (ctx.on_event)
+    ctx.on_event("job_created", *id, {{"name", parsed.spec->name}, {"rounds", parsed.spec->rounds}});
   auto res = JsonResponse(http::status::created, {{"id", *id}}, v);
   res.set(http::field::location, "/api/jobs/" + std::to_string(*id));
   return res;
@@ -244,6 +246,9 @@ HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req) {
       Status st = ctx.store->SetJobStatus(*id, JobStatus::kCancelled, "cancelled by user", NowMs());
       if (!st.ok()) return StoreError(st, v);
       if (ctx.on_jobs_changed) ctx.on_jobs_changed();
+      // A running job's cancellation is announced by the runner when it stops.
+      if (ctx.on_event && row.status == JobStatus::kQueued)
+        ctx.on_event("job_cancelled", *id, {{"by", "api"}});
       return JsonResponse(http::status::ok, {{"id", *id}, {"status", "cancelled"}}, v);
     }
     if (parts.size() == 4 && parts[3] == "model") {

@@ -27,6 +27,9 @@ struct ApiContext {
   std::string state_dir;
   std::function<void()> on_jobs_changed;        // wake the job runner
   CompressionValidator validate_compression;    // empty: only "none"
+  // Live events raised by the API (job_created; job_cancelled for a queued
+  // job, which the runner never sees): type, job id, data. May be empty.
+  std::function<void(const std::string&, int64_t, const nlohmann::json&)> on_event;
 };
 
 HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req);

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <map>
 #include <system_error>
 
 #include "server/store/migrator.h"
@@ -566,6 +567,92 @@ Result<std::vector<EventRow>> Store::ListEvents(int64_t after_id, int64_t limit)
 }
 
 // --- Maintenance ---
+
+// --- Admin token ---
+
+Result<std::optional<std::string>> Store::GetAdminTokenHash() {
+  std::lock_guard lock(mutex_);
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, "SELECT sha256_hex FROM admin_token WHERE id = 1"));
+  FP_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(st.Text(0));
+}
+
+Status Store::SetAdminTokenHash(const std::string& sha256_hex, int64_t now_ms) {
+  if (sha256_hex.size() != 64 ||
+      sha256_hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return Status::InvalidArgument("SetAdminTokenHash: expected 64 lowercase hex digits");
+  std::lock_guard lock(mutex_);
+  FP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_));
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+      "INSERT INTO admin_token (id, sha256_hex, created_ms) VALUES (1, ?1, ?2) "
+      "ON CONFLICT(id) DO UPDATE SET sha256_hex = excluded.sha256_hex, created_ms = excluded.created_ms"));
+  st.Bind(1, sha256_hex).Bind(2, now_ms);
+  FP_RETURN_IF_ERROR(st.Run());
+  FP_RETURN_IF_ERROR(InsertEvent(db_, std::nullopt, "admin_token_set", "admin token created or rotated", now_ms));
+  return tx.Commit();
+}
+
+// --- Stats ---
+
+Result<StoreStats> Store::Stats(const std::vector<int64_t>& duration_bounds_ms) {
+  StoreStats out;
+  std::lock_guard lock(mutex_);
+  {
+    std::map<std::string, int64_t> counts;
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, "SELECT status, count(*) FROM jobs GROUP BY status"));
+    for (;;) {
+      FP_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      counts[st.Text(0)] = st.Int(1);
+    }
+    for (JobStatus js : {JobStatus::kQueued, JobStatus::kRunning, JobStatus::kCompleted,
+                         JobStatus::kFailed, JobStatus::kCancelled})
+      out.jobs_by_status.emplace_back(JobStatusName(js), counts[JobStatusName(js)]);
+  }
+  {
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+        "SELECT count(*), coalesce(sum(bytes_up_raw),0), coalesce(sum(bytes_up_wire),0), "
+        "coalesce(sum(bytes_down_raw),0), coalesce(sum(bytes_down_wire),0), coalesce(sum(duration_ms),0) "
+        "FROM rounds"));
+    FP_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row) {
+      out.rounds_committed = st.Int(0);
+      out.bytes_up_raw = st.Int(1);
+      out.bytes_up_wire = st.Int(2);
+      out.bytes_down_raw = st.Int(3);
+      out.bytes_down_wire = st.Int(4);
+      out.round_duration_count = st.Int(0);
+      out.round_duration_sum_ms = st.Int(5);
+    }
+  }
+  {
+    std::map<std::string, int64_t> counts;
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+        "SELECT status, count(*) FROM participations GROUP BY status"));
+    for (;;) {
+      FP_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      counts[st.Text(0)] = st.Int(1);
+    }
+    for (ParticipationStatus ps : {ParticipationStatus::kAccepted, ParticipationStatus::kRejected,
+                                   ParticipationStatus::kLate, ParticipationStatus::kTimeout})
+      out.participations_by_status.emplace_back(ParticipationStatusName(ps), counts[ParticipationStatusName(ps)]);
+  }
+  out.round_duration_bounds_ms = duration_bounds_ms;
+  if (!duration_bounds_ms.empty()) {
+    std::string sql = "SELECT ";
+    for (size_t i = 0; i < duration_bounds_ms.size(); ++i)
+      sql += (i ? ", " : "") + std::string("coalesce(sum(duration_ms <= ?") + std::to_string(i + 1) + "),0)";
+    sql += " FROM rounds";
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, sql));
+    for (size_t i = 0; i < duration_bounds_ms.size(); ++i) st.Bind(static_cast<int>(i + 1), duration_bounds_ms[i]);
+    FP_ASSIGN_OR_RETURN(bool row, st.Step());
+    for (size_t i = 0; i < duration_bounds_ms.size(); ++i)
+      out.round_duration_le.push_back(row ? st.Int(static_cast<int>(i)) : 0);
+  }
+  return out;
+}
 
 Status Store::CheckIntegrity() {
   std::lock_guard lock(mutex_);

@@ -85,6 +85,20 @@ struct EventRow {
   std::string kind, message;
 };
 
+// Aggregates for /metrics, computed by one read (a few queries under the lock).
+struct StoreStats {
+  std::vector<std::pair<std::string, int64_t>> jobs_by_status;  // every status, 0 when none
+  int64_t rounds_committed = 0;
+  int64_t bytes_up_raw = 0, bytes_up_wire = 0, bytes_down_raw = 0, bytes_down_wire = 0;
+  std::vector<std::pair<std::string, int64_t>> participations_by_status;  // every status
+  // Round durations (committed rounds): cumulative counts for each upper
+  // bound in `round_duration_bounds_ms` (le), plus count and sum.
+  std::vector<int64_t> round_duration_bounds_ms;
+  std::vector<int64_t> round_duration_le;
+  int64_t round_duration_count = 0;
+  int64_t round_duration_sum_ms = 0;
+};
+
 struct StoreOptions {
   std::string path;  // SQLite file; created (with parent directory) if missing
 };
@@ -144,6 +158,14 @@ class Store {
                   const std::string& message, int64_t now_ms);
   // Events with id > after_id, ascending, at most `limit` (>= 1, else InvalidArgument).
   Result<std::vector<EventRow>> ListEvents(int64_t after_id, int64_t limit);
+
+  // Admin token (schema v2): only its SHA-256, hex (64 lowercase chars).
+  // nullopt when none was ever set. Setting replaces the previous one.
+  Result<std::optional<std::string>> GetAdminTokenHash();
+  Status SetAdminTokenHash(const std::string& sha256_hex, int64_t now_ms);  // + event
+
+  // Totals for /metrics. `duration_bounds_ms` ascending.
+  Result<StoreStats> Stats(const std::vector<int64_t>& duration_bounds_ms);
 
   // PRAGMA integrity_check == "ok".
   Status CheckIntegrity();
