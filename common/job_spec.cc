@@ -48,6 +48,9 @@ class Checker {
       *out = v.get<uint64_t>();
     } else if (v.is_number_integer() && v.get<int64_t>() >= 0) {
       *out = static_cast<uint64_t>(v.get<int64_t>());
+    } else if (v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() >= 0 &&
+               std::floor(v.get<double>()) == v.get<double>() && v.get<double>() <= 9007199254740992.0) {
+      *out = static_cast<uint64_t>(v.get<double>());
     } else {
       Error(field, "must be a non-negative integer, got " + v.dump());
     }

@@ -70,6 +70,36 @@ Status Bad(const char* type, const std::string& what) {
   return Status::InvalidArgument(std::string(type) + ": " + what);
 }
 
+// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF)
+// without control characters.
+bool IsPrintableUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    int n;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
+    else return false;
+    for (int k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return false;
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += static_cast<size_t>(n) + 1;
+  }
+  return true;
+}
+
 Result<PayloadFormat> ReadFormat(ByteReader& r) {
   uint8_t f = r.U8("payload_format");
   if (r.ok() && f > static_cast<uint8_t>(PayloadFormat::kCompressed))
@@ -88,7 +118,11 @@ Result<Message> DecodeBody(MsgType type, ByteReader& r) {
       m.client_version = r.Str("client_version", 64);
       FP_RETURN_IF_ERROR(r.Finish("REGISTER"));
       if (!IsValidClientName(m.name))
-        return Bad("REGISTER", "name '" + m.name + "' must be 1..64 chars of [A-Za-z0-9._-]");
+        return Bad("REGISTER", "name must be 1..64 chars of [A-Za-z0-9._-]");
+      if (!m.dataset.empty() && !IsValidClientName(m.dataset))
+        return Bad("REGISTER", "dataset must be 1..64 chars of [A-Za-z0-9._-]");
+      if (!IsPrintableUtf8(m.client_version))
+        return Bad("REGISTER", "client_version must be printable UTF-8");
       if (m.num_samples == 0) return Bad("REGISTER", "num_samples must be > 0");
       return Message(std::move(m));
     }

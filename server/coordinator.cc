@@ -18,7 +18,16 @@ void Coordinator::Run() {
 }
 
 void Coordinator::Step(int wait_ms) {
-  if (auto m = transport_->Receive(wait_ms)) Handle(*m);
+  if (auto m = transport_->Receive(wait_ms)) {
+    // Nothing a peer sends may stop the loop: anything unexpected is logged
+    // and answered, and the coordinator carries on with everyone else.
+    try {
+      Handle(*m);
+    } catch (const std::exception& e) {
+      spdlog::error("internal error handling a message ({} bytes): {}", m->wire_bytes, e.what());
+      SendReject(m->peer, RejectCode::kInternal, "server could not process the message");
+    }
+  }
   if (SteadyMs() >= next_expiry_ms_) {
     next_expiry_ms_ = SteadyMs() + 500;
     ExpireClients();
@@ -69,7 +78,7 @@ void Coordinator::Handle(InboundMessage& m) {
                            {"capabilities", reg->capabilities},
                            {"version", reg->client_version}};
     auto id = store_->UpsertClient(reg->name, static_cast<int64_t>(std::min<uint64_t>(reg->num_samples, INT64_MAX)),
-                                   info.dump(), now);
+                                   info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), now);
     if (!id.ok()) {
       spdlog::error("cannot record client {}: {}", reg->name, id.status().ToString());
       SendReject(m.peer, RejectCode::kInternal, "server cannot record the client: try again later");
@@ -86,6 +95,9 @@ void Coordinator::Handle(InboundMessage& m) {
     c.connected_ms = now;
     c.last_seen_steady_ms = now_steady;
     c.last_seen_ms = now;
+    // The same connection re-registering under another name leaves the
+    // round it was picked for under the old name.
+    if (client && client->name != c.name) runner_->OnClientGone(*client, "re-registered as " + c.name);
     if (auto old_peer = registry_->Upsert(c)) {
       // Same name from a new connection (e.g. the client restarted): the new
       // one wins; the old one is told to go away and leaves the round.

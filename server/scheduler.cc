@@ -16,8 +16,13 @@ uint64_t SplitMix(uint64_t& x) {
 }  // namespace
 
 uint64_t RoundSeed(uint64_t job_seed, uint32_t round, uint32_t attempt) {
-  uint64_t x = job_seed ^ (uint64_t{round} << 32) ^ attempt;
-  SplitMix(x);
+  // Hash each part in turn so distinct (seed, round, attempt) never collide
+  // by simple arithmetic (as seed ^ attempt would).
+  uint64_t x = job_seed;
+  uint64_t h = SplitMix(x);
+  x = h ^ round;
+  h = SplitMix(x);
+  x = h ^ attempt;
   return SplitMix(x);
 }
 

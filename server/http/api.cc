@@ -244,6 +244,8 @@ HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req) {
         return JsonError(http::status::conflict,
                          "job " + std::to_string(*id) + " is already " + JobStatusName(row.status), v);
       Status st = ctx.store->SetJobStatus(*id, JobStatus::kCancelled, "cancelled by user", NowMs());
+      if (st.code() == StatusCode::kFailedPrecondition)  // finished meanwhile
+        return JsonError(http::status::conflict, st.message(), v);
       if (!st.ok()) return StoreError(st, v);
       if (ctx.on_jobs_changed) ctx.on_jobs_changed();
       // A running job's cancellation is announced by the runner when it stops.

@@ -495,11 +495,9 @@ TEST(Protocol, RegisterNumSamplesZero) {
 }
 
 TEST(Protocol, RegisterTextMustBeValidUtf8) {
-  // BUG (reported): REGISTER's dataset and client_version are not validated,
-  // and the coordinator puts them into a JSON document (coordinator.cc,
-  // `info.dump()`), which throws nlohmann::json::type_error 316 on invalid
-  // UTF-8; nothing catches it, so one 40-byte message terminates the server.
-  // The decoder should refuse such text like it refuses bad names.
+  // REGISTER's dataset and client_version end up in JSON documents (the
+  // clients table, the API): text that is not well-formed UTF-8 once made the
+  // server throw and die. The decoder refuses it like it refuses bad names.
   ExpectInvalid(Decode(RegisterBytes("alice", 10, "fashion\xff")), "dataset");
   ExpectInvalid(Decode(RegisterBytes("alice", 10, "fashion-mnist", "v\xc3")), "client_version");
   EXPECT_TRUE(Decode(RegisterBytes("alice", 10, "fashion-mnist", "fedpress 0.1 (caf\xc3\xa9)")).ok());
