@@ -20,10 +20,15 @@ configure: deps
 build: configure web
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# The dashboard front end (npm, pinned by web/package-lock.json).
+# The dashboard front end (npm, pinned by web/package-lock.json), and the
+# browser test's playwright-core (tests/e2e/package-lock.json) so `make test`
+# runs e2e_dashboard.
 web: deps
 	@if [ -f web/package.json ]; then \
 	  cd web && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build; \
+	fi
+	@if [ -f tests/e2e/package.json ]; then \
+	  cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }; \
 	fi
 
 test: build

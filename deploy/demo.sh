@@ -51,7 +51,12 @@ for _ in $(seq 1 100); do
   kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$STATE/logs/server.log"; echo "demo: server failed to start" >&2; exit 1; }
   sleep 0.2
 done
+TOKEN_FILE="$STATE/admin-token"
+for _ in $(seq 1 50); do [ -s "$TOKEN_FILE" ] && break; sleep 0.1; done
+TOKEN=$(cat "$TOKEN_FILE")
+AUTH=(-H "Authorization: Bearer $TOKEN")
 echo "demo: server up — API and dashboard at $API/  (logs in $STATE/logs/)"
+echo "demo: admin token in $TOKEN_FILE (send it as 'Authorization: Bearer <token>')"
 
 for i in $(seq 0 $((CLIENTS - 1))); do
   "$BIN/fedpress-client" --server "tcp://127.0.0.1:$ZMQ_PORT" --name "edge-$i" \
@@ -60,7 +65,7 @@ for i in $(seq 0 $((CLIENTS - 1))); do
   PIDS+=($!)
 done
 for _ in $(seq 1 150); do
-  n=$(curl -sf "$API/api/clients" | jq '[.[] | select(.connected)] | length')
+  n=$(curl -sf "${AUTH[@]}" "$API/api/clients" | jq '[.[] | select(.connected)] | length')
   [ "$n" = "$CLIENTS" ] && break
   sleep 0.2
 done
@@ -69,16 +74,17 @@ echo "demo: $CLIENTS clients connected, each with 1/$CLIENTS of the 60,000 train
 SPEC=$(jq -n --argjson r "$ROUNDS" --argjson c "$CLIENTS" \
   '{name:"demo: Fashion-MNIST CNN", model:"cnn", rounds:$r, clients_per_round:$c, min_clients:$c,
     local_epochs:1, batch_size:32, lr:0.05, momentum:0.9, round_timeout_s:300, seed:1}')
-JOB=$(curl -sf -X POST "$API/api/jobs" -H 'Content-Type: application/json' -d "$SPEC" | jq -r .id)
+JOB=$(curl -sf "${AUTH[@]}" -X POST "$API/api/jobs" -H 'Content-Type: application/json' -d "$SPEC" | jq -r .id)
 echo "demo: job $JOB started: cnn (206,922 parameters), $ROUNDS rounds of FedAvg"
-echo "demo: watch it live at $API/#/jobs/$JOB   — press Ctrl-C to stop"
+echo "demo: watch it live at $API/#token=$TOKEN"
+echo "demo:   (this job: $API/#/jobs/$JOB?token=$TOKEN)   — press Ctrl-C to stop"
 echo
 printf '%-7s %9s %8s %8s %11s %11s %8s\n' round accuracy loss clients "up (MB)" "down (MB)" seconds
 START=$(date +%s)
 shown=0
 while :; do
-  status=$(curl -sf "$API/api/jobs/$JOB" | jq -r .status)
-  rounds=$(curl -sf "$API/api/jobs/$JOB/rounds")
+  status=$(curl -sf "${AUTH[@]}" "$API/api/jobs/$JOB" | jq -r .status)
+  rounds=$(curl -sf "${AUTH[@]}" "$API/api/jobs/$JOB/rounds")
   count=$(jq length <<<"$rounds")
   while [ "$shown" -lt "$count" ]; do
     jq -r --argjson i "$shown" --argjson n "$ROUNDS" '.[$i] |
@@ -92,12 +98,12 @@ while :; do
 done
 END=$(date +%s)
 echo
-curl -sf "$API/api/jobs/$JOB" | jq -r --argjson t "$((END - START))" '
+curl -sf "${AUTH[@]}" "$API/api/jobs/$JOB" | jq -r --argjson t "$((END - START))" '
   "demo: job \(.id) \(.status) in \($t) s — final test accuracy \(if .accuracy then (.accuracy*10000|round/100|tostring)+"%" else "n/a" end) after \(.current_round) rounds",
   "demo: \(.totals.participations) client updates, \(.totals.bytes_up_wire/1e6*10|round/10) MB up, \(.totals.bytes_down_wire/1e6*10|round/10) MB down",
-  "demo: every round is in \("'"$STATE"'/fedpress.db") (SQLite); the model: curl -o model.pt '"$API"'/api/jobs/\(.id)/model"'
-[ "$(curl -sf "$API/api/jobs/$JOB" | jq -r .status)" = completed ] || exit 1
+  "demo: every round is in \("'"$STATE"'/fedpress.db") (SQLite); the model: curl -H \"Authorization: Bearer $(cat '"$TOKEN_FILE"')\" -o model.pt '"$API"'/api/jobs/\(.id)/model"'
+[ "$(curl -sf "${AUTH[@]}" "$API/api/jobs/$JOB" | jq -r .status)" = completed ] || exit 1
 if [ "$DEMO_KEEP" = 1 ]; then
-  echo "demo: the server and clients keep running for the dashboard at $API/ — press Ctrl-C to stop"
+  echo "demo: the server and clients keep running for the dashboard at $API/#token=$TOKEN — press Ctrl-C to stop"
   wait "${PIDS[0]}"
 fi

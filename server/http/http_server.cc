@@ -161,10 +161,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     parser_.emplace();
     parser_->body_limit(opt().body_limit);
     parser_->header_limit(opt().header_limit);
-    // Waiting for the first request, or for the next one on an idle
-    // keep-alive connection, is bounded; so is reading a request.
-    const bool idle = served_ > 0 && queue_.empty();
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(idle ? opt().idle_timeout_s : opt().timeout_s));
+    // Reading the first request is bounded by timeout_s. The next request on a keep-alive connection may take idle_timeout_s to
+    // start arriving (the read is started as soon as the previous request is
+    // parsed, so this also bounds a pipelining client).
+    beast::get_lowest_layer(stream_).expires_after(
+        std::chrono::seconds(served_ > 0 ? std::max(opt().idle_timeout_s, 1) : opt().timeout_s));
     reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, this->shared_from_this()));

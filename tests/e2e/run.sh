@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
-# Runs the dashboard browser test by hand: a fedpress server and 2 clients on
-# free loopback ports, the built dashboard, then dashboard.e2e.mjs.
+# Runs the dashboard browser test: a fedpress server (which serves the built
+# dashboard itself) and 2 clients on free loopback ports, then
+# dashboard.e2e.mjs with the server's admin token.
 #
-#   tests/e2e/run.sh [BIN_DIR]        (default: build/bin)
+#   tests/e2e/run.sh [BIN_DIR]        (default: build/bin; ctest runs it as e2e_dashboard)
 #
-# Environment: FEDPRESS_TOKEN (admin token, if the server requires one),
-# FEDPRESS_DATA (Fashion-MNIST directory, default /usr/share/datasets/fashion-mnist),
-# KEEP=1 keeps the temp folder with the logs.
-#
-# Serving the page: if the server answers GET / with the dashboard (it serves
-# web/dist itself once that lands), the test talks to it directly. Until then
-# this script runs `vite preview` on web/dist with /api (and the /api/events
-# WebSocket) proxied to the server — see web/vite.config.ts.
+# Exit codes: 0 passed, 1 failed, 2 usage/setup error, 77 skipped (no
+# chromium, or node_modules missing here or in web/: run `make web`).
+# Environment: FEDPRESS_DATA (Fashion-MNIST directory, default
+# /usr/share/datasets/fashion-mnist), CHROMIUM (default /usr/bin/chromium),
+# KEEP=1 keeps the temp folder with the logs. Screenshots: tests/e2e/artifacts/.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 bin="$(cd "${1:-$repo/build/bin}" && pwd)"
 data="${FEDPRESS_DATA:-/usr/share/datasets/fashion-mnist}"
+chromium="${CHROMIUM:-/usr/bin/chromium}"
 for b in fedpress-server fedpress-client; do
   [[ -x "$bin/$b" ]] || { echo "run.sh: $bin/$b not found (build it first)" >&2; exit 2; }
 done
+
+# Skip (77) only for what `make web` / install-deps provide; never install here.
+skip() { echo "run.sh: SKIPPED: $*" >&2; exit 77; }
+[[ -x "$chromium" ]] || skip "no chromium at $chromium (apt-get install chromium, or set CHROMIUM)"
+command -v node >/dev/null || skip "node is not installed"
+[[ -d "$here/node_modules/playwright-core" ]] || skip "tests/e2e/node_modules missing (run: make web)"
+if [[ ! -f "$repo/web/dist/index.html" ]]; then
+  [[ -d "$repo/web/node_modules" ]] || skip "web/dist not built and web/node_modules missing (run: make web)"
+  (cd "$repo/web" && npm run build)
+fi
 
 work="$(mktemp -d /tmp/fedpress-e2e.XXXXXX)"
 pids=()
@@ -30,6 +39,7 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   if [[ $rc -ne 0 || "${KEEP:-0}" == 1 ]]; then
     echo "run.sh: logs kept in $work" >&2
+    [[ $rc -ne 0 && -f "$work/server.log" ]] && tail -n 30 "$work/server.log" >&2
   else
     rm -rf "$work"
   fi
@@ -53,34 +63,22 @@ http_port="$(free_port)"
 zmq_port="$(free_port)"
 api="http://127.0.0.1:$http_port"
 
-# Dependencies (offline-safe when already installed).
-if [[ ! -d "$here/node_modules/playwright-core" ]]; then (cd "$here" && npm ci --no-audit --no-fund); fi
-if [[ ! -f "$repo/web/dist/index.html" ]]; then
-  (cd "$repo/web" && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build)
-fi
-
 mkdir -p "$work/state"
+# The server serves web/dist itself (--web-root), with the API and /api/events on the same origin.
 "$bin/fedpress-server" --db "$work/fp.db" --state-dir "$work/state" \
   --http "127.0.0.1:$http_port" --bind "tcp://127.0.0.1:$zmq_port" \
-  --test-data "$data" --eval-limit 500 >"$work/server.log" 2>&1 &
+  --web-root "$repo/web/dist" --test-data "$data" --eval-limit 500 >"$work/server.log" 2>&1 &
 pids+=($!)
 wait_http "$api/healthz" 30
+token="$(cat "$work/state/admin-token")"
+[[ ${#token} -eq 64 ]] || { echo "run.sh: no admin token in $work/state/admin-token" >&2; exit 1; }
+curl -fsS "$api/" | grep -q 'id="app"' || { echo "run.sh: the server does not serve the dashboard at /" >&2; exit 1; }
+
 for i in 0 1; do
   "$bin/fedpress-client" --server "tcp://127.0.0.1:$zmq_port" --name "e2e-c$i" \
     --data-dir "$data" --index "$i" --of 2 --limit 2000 >"$work/client$i.log" 2>&1 &
   pids+=($!)
 done
 
-if curl -fsS "$api/" 2>/dev/null | grep -q 'id="app"'; then
-  url="$api"
-else
-  web_port="$(free_port)"
-  (cd "$repo/web" && FEDPRESS_API="$api" exec node node_modules/vite/bin/vite.js preview --port "$web_port" --strictPort \
-    >"$work/preview.log" 2>&1) &
-  pids+=($!)
-  url="http://127.0.0.1:$web_port"
-  wait_http "$url/" 30
-fi
-
-echo "run.sh: server $api, page $url"
-FEDPRESS_URL="$url" FEDPRESS_CLIENTS=2 node "$here/dashboard.e2e.mjs"
+echo "run.sh: server and page at $api"
+FEDPRESS_URL="$api" FEDPRESS_TOKEN="$token" FEDPRESS_CLIENTS=2 CHROMIUM="$chromium" node "$here/dashboard.e2e.mjs"

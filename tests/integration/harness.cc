@@ -185,6 +185,8 @@ ServerHandle StartServer(const std::string& dir, int http_port, int zmq_port,
   s.process = Process(argv, dir + "/server.log");
   WaitUntil([&] { return s.Get("/healthz").status == 200 || !s.process.running(); },
             std::chrono::seconds(30));
+  s.token = ReadText(dir + "/state/admin-token");
+  while (!s.token.empty() && (s.token.back() == '\n' || s.token.back() == '\r')) s.token.pop_back();
   return s;
 }
 

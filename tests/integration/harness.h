@@ -63,15 +63,21 @@ struct ServerHandle {
   Process process;
   int http_port = 0;
   int zmq_port = 0;
+  std::string token;  // admin token, read from the server's token file
   std::string endpoint() const { return "tcp://127.0.0.1:" + std::to_string(zmq_port); }
-  HttpResult Get(const std::string& target) const { return HttpRequestTo("127.0.0.1", http_port, "GET", target); }
-  HttpResult Post(const std::string& target, const std::string& body) const {
-    return HttpRequestTo("127.0.0.1", http_port, "POST", target, body);
+  // Requests carry "Authorization: Bearer <token>" when a token is known.
+  HttpResult Get(const std::string& target) const { return Request("GET", target); }
+  HttpResult Post(const std::string& target, const std::string& body) const { return Request("POST", target, body); }
+  HttpResult Request(const std::string& method, const std::string& target, const std::string& body = "") const {
+    std::vector<std::pair<std::string, std::string>> h;
+    if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
+    return HttpRequestTo("127.0.0.1", http_port, method, target, body, h);
   }
 };
 
 // Starts the server (ports 0 = pick free ones) and waits for its READY line
-// and a healthy /healthz. Extra flags are appended.
+// and a healthy /healthz, then reads the admin token from dir/state/admin-token.
+// Extra flags are appended.
 ServerHandle StartServer(const std::string& dir, int http_port = 0, int zmq_port = 0,
                          const std::vector<std::string>& extra = {});
 
