@@ -20,6 +20,7 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist               # real data
   chromium                            # dashboard browser tests
+  wrk                                 # HTTP load benchmark (tests/bench/http_load.sh)
   iproute2 procps curl jq
 )
 
