@@ -278,6 +278,18 @@ std::optional<CompressionSpec> MakePreset(std::string_view name) {
     s.downlink = down;
     return s;
   }
+  // Finer values or a denser top-k upstream, and a denser downstream, for
+  // when 1% with 4-bit values costs too much accuracy.
+  if (name == "topk1%-q8") {
+    s.uplink = TopKUniform(0.01, 8, 256, true);
+    s.downlink = TopKUniform(0.10, 8, 256, false);
+    return s;
+  }
+  if (name == "topk2%-q4") {
+    s.uplink = TopKUniform(0.02, 4, 256, true);
+    s.downlink = TopKUniform(0.10, 8, 256, false);
+    return s;
+  }
   if (name == "fedzip") {
     s.uplink = TopKUniform(0.01, 4, 256, true);
     s.uplink.quantize = QuantizeSpec{};
@@ -338,7 +350,9 @@ ValuePlan ToValuePlan(const QuantizeSpec& q) {
 
 }  // namespace
 
-std::vector<std::string> PresetNames() { return {"none", "q8", "topk1%-q4", "fedzip", "stc"}; }
+std::vector<std::string> PresetNames() {
+  return {"none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "fedzip", "stc"};
+}
 
 Result<CompressionSpec> Preset(std::string_view name) {
   auto p = MakePreset(name);

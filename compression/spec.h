@@ -18,7 +18,7 @@
 //    "layers": [{"match": "glob*", "sparsify": {...}, "quantize": {...}, "index": {...}}],
 //    "downlink": {same shape as above, without "downlink"}}
 // A preset plus fields starts from the preset and replaces the given fields.
-// Presets: none, q8, topk1%-q4, fedzip, stc (docs/format.md lists them).
+// Presets: none, q8, topk1%-q4, topk1%-q8, topk2%-q4, fedzip, stc (docs/format.md).
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
@@ -107,7 +107,7 @@ Result<CompressionSpec> ParseCompressionSpec(const nlohmann::json& j,
 Result<CompressionSpec> ParseCompressionSpecText(std::string_view text,
                                                  std::string_view path = "compression");
 
-// Named presets: "none", "q8", "topk1%-q4", "fedzip", "stc".
+// Named presets: "none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "fedzip", "stc".
 Result<CompressionSpec> Preset(std::string_view name);
 std::vector<std::string> PresetNames();
 

@@ -251,10 +251,42 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
     }
   }
   FP_RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", ctx));
+  if (!IsMemoryPath(path)) {
+    // Read-only connections for queries (API reads, the runner's look-ups).
+    for (int i = 0; i < 4; ++i) {
+      auto reader = std::make_unique<Reader>();
+      int rflags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+      if (path.rfind("file:", 0) == 0) rflags |= SQLITE_OPEN_URI;
+      int rrc = sqlite3_open_v2(path.c_str(), &reader->db, rflags, nullptr);
+      if (rrc != SQLITE_OK) {
+        Status st = sqlite::ErrorStatus(reader->db, rrc, ctx + " (read connection)");
+        sqlite3_close_v2(reader->db);
+        return st;
+      }
+      sqlite3_extended_result_codes(reader->db, 1);
+      sqlite3_busy_timeout(reader->db, sqlite::kBusyTimeoutMs);
+      store->readers_.push_back(std::move(reader));
+    }
+  }
   return store;
 }
 
+Store::ReadLease Store::AcquireReader() {
+  if (readers_.empty()) return ReadLease{std::unique_lock<std::mutex>(mutex_), db_};
+  const size_t n = readers_.size();
+  const size_t first = next_reader_.fetch_add(1, std::memory_order_relaxed) % n;
+  for (size_t k = 0; k < n; ++k) {
+    Reader& r = *readers_[(first + k) % n];
+    std::unique_lock<std::mutex> lock(r.mu, std::try_to_lock);
+    if (lock.owns_lock()) return ReadLease{std::move(lock), r.db};
+  }
+  Reader& r = *readers_[first];
+  return ReadLease{std::unique_lock<std::mutex>(r.mu), r.db};
+}
+
 Store::~Store() {
+  for (auto& r : readers_)
+    if (r->db != nullptr) sqlite3_close_v2(r->db);
   if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 
@@ -287,13 +319,15 @@ Result<int64_t> Store::CreateJob(const std::string& name, const std::string& spe
 }
 
 Result<std::optional<JobRow>> Store::GetJob(int64_t id) {
-  std::lock_guard lock(mutex_);
-  return SelectJob(db_, id);
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
+  return SelectJob(rdb, id);
 }
 
 Result<std::vector<JobRow>> Store::ListJobs() {
-  std::lock_guard lock(mutex_);
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
       std::string("SELECT ") + kJobCols + " FROM jobs ORDER BY id DESC"));
   std::vector<JobRow> out;
   for (;;) {
@@ -306,10 +340,11 @@ Result<std::vector<JobRow>> Store::ListJobs() {
 }
 
 Result<std::optional<JobRow>> Store::NextRunnableJob() {
-  std::lock_guard lock(mutex_);
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
   // Uses jobs_by_status(status, id): a running job first (resume after a
   // restart), else the oldest queued one.
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
       std::string("SELECT ") + kJobCols + " FROM jobs WHERE status = ?1 ORDER BY id LIMIT 1"));
   for (const char* status : {"running", "queued"}) {
     st.Reset();
@@ -409,8 +444,9 @@ Status Store::CommitRound(const RoundRow& r, bool job_completed, int64_t now_ms)
 }
 
 Result<std::vector<RoundRow>> Store::ListRounds(int64_t job_id) {
-  std::lock_guard lock(mutex_);
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
       std::string("SELECT ") + kRoundCols + " FROM rounds WHERE job_id = ?1 ORDER BY round"));
   st.Bind(1, job_id);
   std::vector<RoundRow> out;
@@ -423,8 +459,9 @@ Result<std::vector<RoundRow>> Store::ListRounds(int64_t job_id) {
 }
 
 Result<std::optional<RoundRow>> Store::GetRound(int64_t job_id, int64_t round) {
-  std::lock_guard lock(mutex_);
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
       std::string("SELECT ") + kRoundCols + " FROM rounds WHERE job_id = ?1 AND round = ?2"));
   st.Bind(1, job_id).Bind(2, round);
   FP_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -457,12 +494,13 @@ Result<int64_t> Store::RecordParticipation(const ParticipationRow& p) {
 
 Result<std::vector<ParticipationRow>> Store::ListParticipations(int64_t job_id,
                                                                 std::optional<int64_t> round) {
-  std::lock_guard lock(mutex_);
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
   std::string sql = std::string("SELECT ") + kParticipationCols +
                     " FROM participations p JOIN clients c ON c.id = p.client_id WHERE p.job_id = ?1";
   if (round) sql += " AND p.round = ?2";
   sql += " ORDER BY p.id";
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, sql));
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb, sql));
   st.Bind(1, job_id);
   if (round) st.Bind(2, *round);
   std::vector<ParticipationRow> out;
@@ -514,8 +552,9 @@ Status Store::AddClientTraffic(int64_t client_id, int64_t rounds_done, int64_t b
 }
 
 Result<std::vector<ClientRow>> Store::ListClients() {
-  std::lock_guard lock(mutex_);
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
       std::string("SELECT ") + kClientCols + " FROM clients ORDER BY name"));
   std::vector<ClientRow> out;
   for (;;) {
@@ -527,8 +566,9 @@ Result<std::vector<ClientRow>> Store::ListClients() {
 }
 
 Result<std::optional<ClientRow>> Store::GetClient(int64_t id) {
-  std::lock_guard lock(mutex_);
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
       std::string("SELECT ") + kClientCols + " FROM clients WHERE id = ?1"));
   st.Bind(1, id);
   FP_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -547,8 +587,9 @@ Status Store::AddEvent(std::optional<int64_t> job_id, const std::string& kind, c
 
 Result<std::vector<EventRow>> Store::ListEvents(int64_t after_id, int64_t limit) {
   if (limit < 1) return Status::InvalidArgument("ListEvents: limit must be at least 1");
-  std::lock_guard lock(mutex_);
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
       "SELECT id, ts_ms, job_id, kind, message FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"));
   st.Bind(1, after_id).Bind(2, limit);
   std::vector<EventRow> out;
@@ -571,8 +612,9 @@ Result<std::vector<EventRow>> Store::ListEvents(int64_t after_id, int64_t limit)
 // --- Admin token ---
 
 Result<std::optional<std::string>> Store::GetAdminTokenHash() {
-  std::lock_guard lock(mutex_);
-  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, "SELECT sha256_hex FROM admin_token WHERE id = 1"));
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb, "SELECT sha256_hex FROM admin_token WHERE id = 1"));
   FP_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<std::string>();
   return std::optional<std::string>(st.Text(0));
@@ -597,10 +639,11 @@ Status Store::SetAdminTokenHash(const std::string& sha256_hex, int64_t now_ms) {
 
 Result<StoreStats> Store::Stats(const std::vector<int64_t>& duration_bounds_ms) {
   StoreStats out;
-  std::lock_guard lock(mutex_);
+  ReadLease lease = AcquireReader();
+  sqlite3* const rdb = lease.db;
   {
     std::map<std::string, int64_t> counts;
-    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, "SELECT status, count(*) FROM jobs GROUP BY status"));
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb, "SELECT status, count(*) FROM jobs GROUP BY status"));
     for (;;) {
       FP_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
@@ -611,7 +654,7 @@ Result<StoreStats> Store::Stats(const std::vector<int64_t>& duration_bounds_ms) 
       out.jobs_by_status.emplace_back(JobStatusName(js), counts[JobStatusName(js)]);
   }
   {
-    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
         "SELECT count(*), coalesce(sum(bytes_up_raw),0), coalesce(sum(bytes_up_wire),0), "
         "coalesce(sum(bytes_down_raw),0), coalesce(sum(bytes_down_wire),0), coalesce(sum(duration_ms),0) "
         "FROM rounds"));
@@ -628,7 +671,7 @@ Result<StoreStats> Store::Stats(const std::vector<int64_t>& duration_bounds_ms) 
   }
   {
     std::map<std::string, int64_t> counts;
-    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb,
         "SELECT status, count(*) FROM participations GROUP BY status"));
     for (;;) {
       FP_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -645,7 +688,7 @@ Result<StoreStats> Store::Stats(const std::vector<int64_t>& duration_bounds_ms) 
     for (size_t i = 0; i < duration_bounds_ms.size(); ++i)
       sql += (i ? ", " : "") + std::string("coalesce(sum(duration_ms <= ?") + std::to_string(i + 1) + "),0)";
     sql += " FROM rounds";
-    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_, sql));
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(rdb, sql));
     for (size_t i = 0; i < duration_bounds_ms.size(); ++i) st.Bind(static_cast<int>(i + 1), duration_bounds_ms[i]);
     FP_ASSIGN_OR_RETURN(bool row, st.Step());
     for (size_t i = 0; i < duration_bounds_ms.size(); ++i)

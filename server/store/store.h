@@ -9,11 +9,14 @@
 // never escape as exceptions. Writes that belong together (a round commit:
 // round row + job progress + event) are one transaction.
 //
-// Thread-safety: thread-safe. One connection, serialised by an internal mutex.
+// Thread-safety: thread-safe. Writes go through one connection serialised by
+// an internal mutex; reads use a small pool of read-only connections (WAL lets
+// them run alongside the writer), so API reads never hold up round writes.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -171,10 +174,24 @@ class Store {
   Status CheckIntegrity();
 
  private:
+  struct Reader {
+    std::mutex mu;
+    sqlite3* db = nullptr;  // GUARDED_BY(mu)
+  };
+  // A read connection held for one call; the writer's when there is no pool
+  // (in-memory databases).
+  struct ReadLease {
+    std::unique_lock<std::mutex> lock;
+    sqlite3* db = nullptr;
+  };
   Store() = default;
+  ReadLease AcquireReader();
+
   mutable std::mutex mutex_;
   sqlite3* db_ = nullptr;  // GUARDED_BY(mutex_)
   int schema_version_ = 0;
+  std::vector<std::unique_ptr<Reader>> readers_;  // constant after Open
+  std::atomic<unsigned> next_reader_{0};
 };
 
 }  // namespace fedpress::server

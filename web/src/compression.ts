@@ -48,6 +48,26 @@ export const PRESETS: PresetInfo[] = [
     },
   },
   {
+    id: 'topk1%-q8',
+    label: 'topk1%-q8',
+    description: 'top-1% sparsification, 8-bit values, error feedback; denser download',
+    spec: {
+      ...topk(0.01, { method: 'uniform', bits: 8 }),
+      error_feedback: true,
+      downlink: topk(0.1, { method: 'uniform', bits: 8 }),
+    },
+  },
+  {
+    id: 'topk2%-q4',
+    label: 'topk2%-q4',
+    description: 'top-2% sparsification, 4-bit values, error feedback; denser download',
+    spec: {
+      ...topk(0.02, { method: 'uniform', bits: 4 }),
+      error_feedback: true,
+      downlink: topk(0.1, { method: 'uniform', bits: 8 }),
+    },
+  },
+  {
     id: 'fedzip',
     label: 'fedzip',
     description: 'top-1% + 3-centroid k-means codebook (FedZip-style)',
