@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client/idx_dataset.h"
+#include "client/model_zoo.h"
 #include "client/partition.h"
 #include "client/session.h"
 #include "client/trainer.h"
@@ -148,14 +149,28 @@ int main(int argc, char** argv) {
     if (task.payload_format == protocol::PayloadFormat::kDense) {
       FP_ASSIGN_OR_RETURN(global, DecodeWeightsMatching(payload, layout));
     } else {
+      bool have_base = false;
       {
         std::lock_guard<std::mutex> lock(held_mu);
-        if (held.job != task.job_id || held.round != task.base_round || !(held.weights.layout() == layout)) {
-          held = Held{};  // report "none" so the server sends the full model next time
-          return Status::FailedPrecondition("delta against version " + std::to_string(task.base_round) +
-                                            " but this client does not hold it");
+        if (held.job == task.job_id && held.round == task.base_round && held.weights.layout() == layout &&
+            held.crc == task.base_crc) {
+          global = held.weights;
+          have_base = true;
         }
-        global = held.weights;
+      }
+      if (!have_base && task.base_round == 0) {
+        // The base is the job's initial model: derive it from (model, seed)
+        // instead of downloading it, and check it is the server's.
+        FP_ASSIGN_OR_RETURN(global, InitialWeights(task.model, task.seed));
+        have_base = model_crc(global) == task.base_crc;
+        if (!have_base) spdlog::warn("job {}: derived initial model differs from the server's", task.job_id);
+      }
+      if (!have_base) {
+        std::lock_guard<std::mutex> lock(held_mu);
+        // Report this job with no usable version: the server then sends the full model.
+        held = Held{task.job_id, UINT32_MAX, 0, {}};
+        return Status::FailedPrecondition("delta against version " + std::to_string(task.base_round) +
+                                          " but this client does not hold it");
       }
       FP_ASSIGN_OR_RETURN(auto links, protocol::DecodeDeltaChain(payload));
       compression::DecodeContext ctx;
@@ -163,7 +178,7 @@ int main(int argc, char** argv) {
         Status st = ctx.DecodeAccumulate(link, layout, 1.0f, global.values());
         if (!st.ok()) {
           std::lock_guard<std::mutex> lock(held_mu);
-          held = Held{};
+          held = Held{task.job_id, UINT32_MAX, 0, {}};
           return st.WithContext("downlink delta");
         }
       }
@@ -171,7 +186,7 @@ int main(int argc, char** argv) {
     const uint32_t crc = model_crc(global);
     if (task.model_crc != 0 && crc != task.model_crc) {
       std::lock_guard<std::mutex> lock(held_mu);
-      held = Held{};
+      held = Held{task.job_id, UINT32_MAX, 0, {}};
       return Status::Corruption("model after applying the download does not match the server's (CRC " +
                                 std::to_string(crc) + " != " + std::to_string(task.model_crc) + ")");
     }

@@ -46,6 +46,7 @@ void Encode(ByteWriter& w, const Train& m) {
   w.U8(static_cast<uint8_t>(m.payload_format));
   w.U32(m.base_round);
   w.U32(m.model_crc);
+  w.U32(m.base_crc);
 }
 void Encode(ByteWriter& w, const Update& m) {
   w.I64(m.job_id);
@@ -160,6 +161,7 @@ Result<Message> DecodeBody(MsgType type, ByteReader& r) {
       FP_ASSIGN_OR_RETURN(m.payload_format, ReadFormat(r));
       m.base_round = r.U32("base_round");
       m.model_crc = r.U32("model_crc");
+      m.base_crc = r.U32("base_crc");
       FP_RETURN_IF_ERROR(r.Finish("TRAIN"));
       if (m.payload_format == PayloadFormat::kDense && m.base_round != 0)
         return Bad("TRAIN", "a full model (format 0) must have base_round 0");

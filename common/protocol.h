@@ -101,8 +101,11 @@ struct Train {
   // kDense: frame 1 is the full model (base_round must be 0).
   // kCompressed: frame 1 is a delta chain (EncodeDeltaChain) that turns the
   // client's copy of version base_round into version `round`.
+  // base_round 0 with kCompressed: the base is the job's initial model, which
+  // the client derives itself from (model, seed) (client/model_zoo).
   uint32_t base_round = 0;
   uint32_t model_crc = 0;  // CRC-32C of the resulting model's values
+  uint32_t base_crc = 0;   // kCompressed: CRC-32C of the base version's values
 };
 
 // A delta chain: u32 count (0..kMaxChain), then count x (u32 length, bytes),

@@ -136,6 +136,7 @@ Status JobRunner::LoadJob(const JobRow& row) {
   job_->broadcast_round = committed;
   job_->version_crc = {{committed, ModelCrc(job_->broadcast)}};
   job_->history.clear();
+  job_->init_is_version0 = committed == 0;
   if (!job_->downlink_dense) {
     compression::DirectionSpec down = job_->compression.downlink;
     down.error_feedback = false;  // B trailing G already carries the residual
@@ -190,14 +191,28 @@ Status JobRunner::PrepareBroadcast() {
 std::pair<protocol::PayloadFormat, uint32_t> JobRunner::PayloadPlanFor(const LiveClient& c) const {
   const ActiveJob& j = *job_;
   const auto full = std::make_pair(protocol::PayloadFormat::kDense, uint32_t{0});
-  if (j.downlink_dense || c.held_job != j.row.id) return full;
-  auto v = j.version_crc.find(c.held_round);
-  if (v == j.version_crc.end() || v->second != c.held_crc || c.held_round > j.broadcast_round) return full;
-  for (uint32_t r = c.held_round + 1; r <= j.broadcast_round; ++r) {
+  if (j.downlink_dense) return full;
+  // The base: the version the client holds, or the initial model it can derive.
+  std::optional<uint32_t> base;
+  if (c.held_job == j.row.id) {
+    auto v = j.version_crc.find(c.held_round);
+    if (v != j.version_crc.end() && v->second == c.held_crc && c.held_round <= j.broadcast_round)
+      base = c.held_round;
+  }
+  // A client that names this job but no version we know (it could not use
+  // what we sent) gets the full model; one holding nothing may derive the start.
+  if (!base && c.held_job == j.row.id) return full;
+  if (!base && j.init_is_version0 && j.version_crc.count(0)) base = 0;
+  if (!base) return full;
+  // Every link must be there, and the chain must be smaller than the model.
+  size_t chain_bytes = 0;
+  for (uint32_t r = *base + 1; r <= j.broadcast_round; ++r) {
     auto link = j.history.find(r);
     if (link == j.history.end() || link->second.base_round != r - 1) return full;
+    chain_bytes += link->second.payload->size() + 4;
   }
-  return {protocol::PayloadFormat::kCompressed, c.held_round};
+  if (chain_bytes >= j.broadcast.byte_size() / 2) return full;
+  return {protocol::PayloadFormat::kCompressed, *base};
 }
 
 uint32_t JobRunner::NextAttempt(int64_t job_id, uint32_t round) {
@@ -272,6 +287,7 @@ void JobRunner::StartRoundIfReady() {
     full_sends += format == protocol::PayloadFormat::kDense;
     train.payload_format = format;
     train.base_round = format == protocol::PayloadFormat::kDense ? 0 : base;
+    train.base_crc = format == protocol::PayloadFormat::kDense ? 0 : job_->version_crc[base];
     auto envelope = protocol::EncodeEnvelope(train);
     Picked p;
     p.peer = live[id].peer;

@@ -109,6 +109,9 @@ class JobRunner {
     ModelWeights broadcast;
     uint32_t broadcast_round = 0;   // version of B
     std::map<uint32_t, uint32_t> version_crc;  // version -> CRC-32C of B then
+    // Version 0 is the initial model, which clients can derive from (model,
+    // seed) themselves: a new client then needs only the chain from 0.
+    bool init_is_version0 = false;
     std::map<uint32_t, Link> history;           // version -> link that made it
     std::optional<compression::Encoder> down_encoder;
     compression::DecodeContext decode_ctx;

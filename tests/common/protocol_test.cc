@@ -50,6 +50,7 @@ Train SampleTrain() {
   t.payload_format = PayloadFormat::kCompressed;
   t.base_round = 1;
   t.model_crc = 0xDEADBEEFu;
+  t.base_crc = 0xFEEDF00Du;
   return t;
 }
 Update SampleUpdate() {
@@ -108,6 +109,7 @@ Bytes TrainBytes(float lr, float momentum, uint8_t format = 0, int64_t job = 1, 
   w.U8(format);
   w.U32(base_round);
   w.U32(0x01020304);  // model_crc
+  w.U32(0x05060708);  // base_crc
   return b;
 }
 
@@ -197,6 +199,7 @@ TEST(Protocol, RoundTripPreservesFields) {
     EXPECT_EQ(t.payload_format, PayloadFormat::kCompressed);
     EXPECT_EQ(t.base_round, 1u);
     EXPECT_EQ(t.model_crc, 0xDEADBEEFu);
+    EXPECT_EQ(t.base_crc, 0xFEEDF00Du);
   }
   {
     auto d = Decode(EncodeEnvelope(SampleUpdate()));

@@ -193,11 +193,17 @@ TEST_F(FedAvgJob, CompressedBothWaysStaysInSyncAndSendsFarFewerBytes) {
   EXPECT_LT(up_wire * 50, up_raw) << "upload should be >50x smaller than dense";
   // After the first rounds every client holds a recent version: deltas only.
   EXPECT_LT(down_wire_later * 8, down_raw_later) << "download should be >8x smaller than dense";
+  EXPECT_LT(rounds[0]["bytes_down_wire"].get<int64_t>() * 8, rounds[0]["bytes_down_raw"].get<int64_t>())
+      << "round 1 should not send full models";
   EXPECT_GT(rounds[4]["accuracy"].get<double>(), 0.4);
 
   std::string logs;
   for (int i = 0; i < 3; ++i) logs += ReadText(dir_ + "/z" + std::to_string(i) + ".log");
   EXPECT_NE(logs.find("got model delta"), std::string::npos);
+  // Nobody downloads the full model: new clients derive the initial model
+  // from (model, seed) and get only the chain of deltas since.
+  EXPECT_EQ(logs.find("got full model"), std::string::npos);
+  EXPECT_EQ(logs.find("differs from the server"), std::string::npos);
   EXPECT_EQ(logs.find("does not match"), std::string::npos);
   EXPECT_EQ(logs.find("does not hold"), std::string::npos);
   // The error-feedback residual is on disk for a restarted client.
