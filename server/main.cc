@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   int64_t eval_limit = 0;
   int eval_threads = 1;
   int http_threads = 2;
+  int http_nice = 19;
   uint32_t heartbeat_ms = 2000;
   double client_timeout_s = 10;
   size_t max_clients = 10000;
@@ -105,6 +106,9 @@ int main(int argc, char** argv) {
   app.add_option("--eval-threads", eval_threads, "threads for evaluation")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_option("--model-tool", model_tool, "path to fedpress-model (default: next to this binary)");
   app.add_option("--http-threads", http_threads, "HTTP I/O threads")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--http-nice", http_nice,
+                 "scheduling niceness of the HTTP threads, so API load never slows training (0 = normal)")
+      ->check(CLI::Range(0, 19))->capture_default_str();
   app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval told to clients")
       ->check(CLI::Range(100u, 60000u))->capture_default_str();
   app.add_option("--client-timeout-s", client_timeout_s, "a client silent this long is considered gone")
@@ -247,6 +251,7 @@ int main(int argc, char** argv) {
   hopt.address = hp->first;
   hopt.port = hp->second;
   hopt.threads = http_threads;
+  hopt.nice = http_nice;
   hopt.tls_cert = tls_cert;
   hopt.tls_key = tls_key;
   HttpHandlers handlers;

@@ -1,5 +1,8 @@
 #include "server/http/http_server.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -379,7 +382,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   s->port_ = acceptor.local_endpoint().port();
   std::make_shared<Listener>(s->ioc_, std::move(acceptor), std::move(shared))->Accept();
   for (int i = 0; i < std::max(1, options.threads); ++i)
-    s->threads_.emplace_back([io = &s->ioc_] {
+    s->threads_.emplace_back([io = &s->ioc_, nice = options.nice] {
+      // Per-thread niceness (Linux: a thread is a schedulable task of its own).
+      if (nice > 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0)
+        spdlog::debug("http: cannot lower I/O thread priority");
       for (;;) {
         try {
           io->run();

@@ -41,6 +41,10 @@ struct HttpServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8080;              // 0 = pick a free port
   int threads = 2;
+  // Scheduling niceness of the I/O threads (0..19). Serving the API and the
+  // dashboard must not take CPU from training on a shared machine: under a
+  // flood of requests the HTTP threads yield to everything at normal priority.
+  int nice = 19;
   uint64_t body_limit = 1 << 20;     // bytes; larger requests get 413
   uint32_t header_limit = 16 * 1024; // bytes of request line + headers; larger: 431
   size_t target_limit = 4096;        // request-target length; longer: 414
