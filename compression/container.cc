@@ -6,7 +6,7 @@
 #include <zstd.h>
 
 #include "common/byte_io.h"
-#include "compression/crc32c_fast.h"
+#include "common/checksum.h"
 #include "compression/value_coding.h"
 
 namespace fedpress::compression {
@@ -57,7 +57,7 @@ uint32_t LayoutCrc(const ModelLayout& layout) {
   std::vector<uint8_t> b;
   ByteWriter w(&b);
   layout.EncodeTo(w);
-  return Crc32cFast(b.data(), b.size());
+  return fedpress::Crc32c(b.data(), b.size());
 }
 
 uint64_t MaxBodyBytes(const ModelLayout& layout) {

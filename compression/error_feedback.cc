@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "common/byte_io.h"
-#include "compression/crc32c_fast.h"
+#include "common/checksum.h"
 
 namespace fedpress::compression {
 namespace {
@@ -39,7 +39,7 @@ std::vector<uint8_t> ErrorFeedback::Serialize() const {
   layout_.EncodeTo(w);
   w.U64(values_.size());
   w.Floats(values_);
-  w.U32(Crc32cFast(out.data(), out.size()));
+  w.U32(fedpress::Crc32c(out.data(), out.size()));
   return out;
 }
 
@@ -58,7 +58,7 @@ Result<ErrorFeedback> ErrorFeedback::Deserialize(std::span<const uint8_t> bytes,
     return bad("version " + std::to_string(version) + " not supported (this build reads " +
                std::to_string(kEfVersion) + ")");
   if (reserved != 0) return bad("reserved field is not zero");
-  if (Crc32cFast(bytes.data(), bytes.size() - 4) != stored) return bad("checksum mismatch");
+  if (fedpress::Crc32c(bytes.data(), bytes.size() - 4) != stored) return bad("checksum mismatch");
   FP_ASSIGN_OR_RETURN(ModelLayout layout, ModelLayout::DecodeFrom(r));
   if (!(layout == expected))
     return Status::FailedPrecondition("error-feedback state is for a different model: " +

@@ -8,7 +8,7 @@
 
 #include "common/byte_io.h"
 #include "compression/container.h"
-#include "compression/crc32c_fast.h"
+#include "common/checksum.h"
 #include "compression/index_coding.h"
 #include "compression/randomk.h"
 #include "compression/rng.h"
@@ -208,7 +208,7 @@ Status Encoder::Encode(std::span<const float> delta, ErrorFeedback* residual, ui
     }
   }
   WriteHeader(h, out->data());
-  uint32_t crc = Crc32cFast(out->data(), out->size());
+  uint32_t crc = fedpress::Crc32c(out->data(), out->size());
   ByteWriter(out).U32(crc);
   if (stats) {
     stats->dense_bytes = layout_.total_elements() * 4;
@@ -314,7 +314,7 @@ Status DecodeContext::Impl::Run(std::span<const uint8_t> payload, const ModelLay
   FP_ASSIGN_OR_RETURN(ContainerHeader h, ParseHeader(payload));
   uint32_t stored_crc;
   std::memcpy(&stored_crc, payload.data() + payload.size() - kTrailerBytes, 4);
-  if (Crc32cFast(payload.data(), payload.size() - kTrailerBytes) != stored_crc)
+  if (fedpress::Crc32c(payload.data(), payload.size() - kTrailerBytes) != stored_crc)
     return Status::Corruption("compressed payload: checksum mismatch");
   if (h.num_layers != layout.num_layers() || h.total_elements != layout.total_elements() ||
       h.layout_crc != LayoutCrc(layout))

@@ -76,5 +76,14 @@ TEST(Crc32c, KnownVector) {
   EXPECT_EQ(Crc32c(s + 4, 5, Crc32c(s, 4)), 0xE3069283u);
 }
 
+TEST(Crc32c, HardwareAndTableVersionsAgree) {
+  std::vector<uint8_t> b(10007);
+  uint64_t x = 3;
+  for (auto& v : b) v = static_cast<uint8_t>((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+  for (size_t n : {0, 1, 7, 8, 9, 100, 10007})
+    EXPECT_EQ(Crc32c(b.data(), n), Crc32cPortable(b.data(), n)) << n;
+  EXPECT_EQ(Crc32c(b.data() + 3, 500, 1234), Crc32cPortable(b.data() + 3, 500, 1234));
+}
+
 }  // namespace
 }  // namespace fedpress

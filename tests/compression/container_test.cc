@@ -8,7 +8,7 @@
 #include <zstd.h>
 
 #include "compression/container.h"
-#include "compression/crc32c_fast.h"
+#include "common/checksum.h"
 #include "compression/pipeline.h"
 #include "tests/compression/test_util.h"
 
@@ -36,7 +36,7 @@ std::vector<uint8_t> Make(const std::string& preset, bool zstd) {
 
 // Re-seals the CRC so deeper checks (not just the checksum) are exercised.
 void Reseal(std::vector<uint8_t>& p) {
-  uint32_t crc = Crc32cFast(p.data(), p.size() - 4);
+  uint32_t crc = fedpress::Crc32c(p.data(), p.size() - 4);
   std::memcpy(p.data() + p.size() - 4, &crc, 4);
 }
 

@@ -9,7 +9,6 @@
 #include "common/byte_io.h"
 #include "common/checksum.h"
 #include "compression/bitpack.h"
-#include "compression/crc32c_fast.h"
 #include "compression/fp16.h"
 #include "compression/index_coding.h"
 #include "compression/kmeans.h"
@@ -339,14 +338,6 @@ TEST(RandomK, DistinctSortedDeterministicAndRoughlyUniform) {
   for (int h : hits) EXPECT_NEAR(h, 100, 45);  // 2000 * 5 / 100 = 100 expected
 }
 
-TEST(Crc32cFast, MatchesTheTableVersion) {
-  std::vector<uint8_t> b(10007);
-  SplitMix64 r(3);
-  for (auto& x : b) x = static_cast<uint8_t>(r.Next());
-  for (size_t n : {0, 1, 7, 8, 9, 100, 10007})
-    EXPECT_EQ(Crc32cFast(b.data(), n), fedpress::Crc32c(b.data(), n));
-  EXPECT_EQ(Crc32cFast(b.data() + 3, 500, 1234), fedpress::Crc32c(b.data() + 3, 500, 1234));
-}
 
 }  // namespace
 }  // namespace fedpress::compression

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "compression/container.h"
-#include "compression/crc32c_fast.h"
+#include "common/checksum.h"
 #include "compression/pipeline.h"
 
 using namespace fedpress;
@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> p(data, data + size);
   // Use the last byte's low bit to choose whether to re-seal the checksum.
   if (size > 44 && (data[size - 1] & 1)) {
-    uint32_t crc = Crc32cFast(p.data(), p.size() - 4);
+    uint32_t crc = fedpress::Crc32c(p.data(), p.size() - 4);
     std::memcpy(p.data() + p.size() - 4, &crc, 4);
   }
   std::vector<float> acc(Layout().total_elements(), 1.0f);
