@@ -1,6 +1,8 @@
 #include "server/store/migrator.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/temp_dir.h"
 #include <sqlite3.h>
 
 #include <array>
@@ -17,20 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "fp_migrator_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
+// Each test gets its own directory, named after this file.
+struct TempDir : fedpress::testing::TempDir {
+  TempDir() : fedpress::testing::TempDir("fp_migrator_") {}
 };
 
 // A raw connection for setting up and inspecting databases.

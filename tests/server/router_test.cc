@@ -5,6 +5,8 @@
 #include "server/http/router.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/temp_dir.h"
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -24,20 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "fp_router_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// Each test gets its own directory, named after this file.
+struct TempDir : fedpress::testing::TempDir {
+  TempDir() : fedpress::testing::TempDir("fp_router_") {}
 };
 
 void Write(const std::string& path, const std::string& text) {

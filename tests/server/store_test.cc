@@ -1,6 +1,8 @@
 #include "server/store/store.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/temp_dir.h"
 #include <sqlite3.h>
 
 #include <atomic>
@@ -16,20 +18,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "fp_store_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
+// Each test gets its own directory, named after this file.
+struct TempDir : fedpress::testing::TempDir {
+  TempDir() : fedpress::testing::TempDir("fp_store_") {}
 };
 
 std::string ReadAll(const std::string& path) {
