@@ -94,24 +94,12 @@ AUTH_FLAG=0
 "$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--admin-token-file' && AUTH_FLAG=1
 
 # ---- process bookkeeping: everything started here is stopped on exit ----
+BENCH_NAME=accuracy_vs_bytes
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PIDS=()
 RUN_TMP=""
-stop_all() {
-  local p
-  [ ${#PIDS[@]} -gt 0 ] || return 0
-  # Each child leads its own process group (setsid), so the group kill also
-  # reaches what it started (the server's fedpress-model evaluations).
-  for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 50); do
-    local alive=0
-    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
+stop_all() { bench_stop_pids; }
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -123,40 +111,11 @@ trap cleanup EXIT
 trap 'echo "accuracy_vs_bytes: interrupted, stopping everything" >&2; exit 130' INT TERM
 
 # Two free loopback TCP ports above 20000.
-free_ports() {
-  python3 - <<'EOF'
-import random, socket
-ports = []
-while len(ports) < 2:
-    p = random.randint(20001, 60999)
-    if p in ports:
-        continue
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-        ports.append(p)
-    except OSError:
-        pass
-    finally:
-        s.close()
-print(*ports)
-EOF
-}
+free_ports() { bench_free_ports; }
 
 AUTH=()
-api() {  # api METHOD PATH [BODY]: prints the body, fails on HTTP errors
-  if [ $# -ge 3 ]; then
-    curl -sS -f --max-time 30 -X "$1" "${AUTH[@]}" -H 'Content-Type: application/json' -d "$3" "$API$2"
-  else
-    curl -sS -f --max-time 30 -X "$1" "${AUTH[@]}" "$API$2"
-  fi
-}
 
-fail_run() {  # message; shows the server log tail
-  echo "accuracy_vs_bytes: $1 (logs: $LOGS)" >&2
-  tail -n 20 "$LOGS/server.log" >&2 || true
-  exit 1
-}
+fail_run() { bench_fail "$1"; }
 
 # Remove earlier rows of the (partition, preset) pairs about to be run.
 if [ -s "$CSV" ] && [ "$(head -n 1 "$CSV")" = "$HEADER" ]; then

@@ -105,24 +105,15 @@ fi
 
 # ---- process bookkeeping: everything started here is stopped on exit ----
 PIDS=()
+BENCH_NAME=http_load
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 WRK_PID=""
 RUN_TMP=""
 stop_all() {
   local p
   if [ -n "$WRK_PID" ]; then kill -TERM "$WRK_PID" 2>/dev/null || true; wait "$WRK_PID" 2>/dev/null || true; WRK_PID=""; fi
-  [ ${#PIDS[@]} -gt 0 ] || return 0
-  # Each child leads its own process group (setsid), so the group kill also
-  # reaches what it started (the server's fedpress-model evaluations).
-  for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 50); do
-    local alive=0
-    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
+  bench_stop_pids
 }
 cleanup() {
   local rc=$?
@@ -134,31 +125,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "http_load: interrupted, stopping everything" >&2; exit 130' INT TERM
 
-fail() {  # message; shows the server log tail
-  echo "http_load: $1 (logs: $LOGS)" >&2
-  tail -n 20 "$LOGS/server.log" >&2 || true
-  exit 1
-}
+fail() { bench_fail "$1"; }
 
 # Two free loopback TCP ports above 20000.
-read -r HTTP_PORT ZMQ_PORT < <(python3 - <<'EOF'
-import random, socket
-ports = []
-while len(ports) < 2:
-    p = random.randint(20001, 60999)
-    if p in ports:
-        continue
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-        ports.append(p)
-    except OSError:
-        pass
-    finally:
-        s.close()
-print(*ports)
-EOF
-)
+read -r HTTP_PORT ZMQ_PORT < <(bench_free_ports)
 API="http://127.0.0.1:$HTTP_PORT"
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedpress-http-load.XXXXXX")
 STATE="$RUN_TMP/server"
@@ -185,13 +155,6 @@ TOKEN=$(tr -d '[:space:]' < "$STATE/admin-token")
   printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$TOKEN" > "$RUN_TMP/auth.lua" )
 unset TOKEN
 AUTH=(-H "@$RUN_TMP/auth-header")
-api() {  # api METHOD PATH [BODY]: prints the body, fails on HTTP errors
-  if [ $# -ge 3 ]; then
-    curl -sS -f --max-time 30 -X "$1" "${AUTH[@]}" -H 'Content-Type: application/json' -d "$3" "$API$2"
-  else
-    curl -sS -f --max-time 30 -X "$1" "${AUTH[@]}" "$API$2"
-  fi
-}
 
 for i in $(seq 0 $((CLIENTS - 1))); do
   setsid "${JOB_PIN[@]}" "$BIN/fedpress-client" --server "tcp://127.0.0.1:$ZMQ_PORT" --name "load-$i" \
