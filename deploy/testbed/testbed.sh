@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# fedpress testbed: one server host and M client hosts as Linux network
+# namespaces, joined by veth pairs through a bridge, each client's link shaped
+# with tc (uplink, downlink, optional delay and loss). Runs the same federated
+# job dense and with each compression preset over those real sockets and
+# writes a table: wall time per round, bytes up/down, accuracy.
+#
+# Usage (as root): deploy/testbed/testbed.sh [options]
+#   --bin DIR            fedpress binaries (default: build/bin)
+#   --clients M          client hosts (default 4)
+#   --rounds R           rounds per job (default 5)
+#   --presets "..."      jobs to run (default: "none topk2%-q4 topk1%-q4"; none = dense)
+#   --model NAME         mlp | cnn | cnn-large (default cnn)
+#   --limit N            first N training images, split over the clients (default 8000)
+#   --eval-limit N       server evaluates on the first N test images (default 2000)
+#   --up RATE            each client's uplink, tc rate (default 1mbit)
+#   --down RATE          each client's downlink (default 10mbit)
+#   --delay MS           one-way delay added on each client link (needs netem; default 40)
+#   --loss PCT           random packet loss on each client link, both ways (default 0)
+#   --drop-round K       in round K, cut every client's link ...
+#   --drop-seconds S     ... for S seconds (default 30), mid-round
+#   --round-timeout S    job round_timeout_s (default 900)
+#   --short              CI form: 2 clients, 2 rounds, mlp, 10mbit/50mbit, presets "none topk1%-q4"
+#   --out DIR            output directory (default: build/testbed)
+# Output in OUT: testbed.md (the table), rounds-<preset>.json, logs/.
+# Exit 77 when network namespaces cannot be created here (not root, no netns).
+# Everything it creates (namespaces, processes, temp dirs) is removed on exit,
+# on Ctrl-C and on TERM.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+BIN="$REPO/build/bin"
+CLIENTS=4
+ROUNDS=5
+PRESETS="none topk2%-q4 topk1%-q4"
+MODEL=cnn
+LIMIT=8000
+EVAL_LIMIT=2000
+UP=1mbit
+DOWN=10mbit
+DELAY_MS=40
+LOSS=0
+DROP_ROUND=0
+DROP_SECONDS=30
+ROUND_TIMEOUT=900
+OUT="$REPO/build/testbed"
+SHORT=0
+ARGV=("$@")
+
+usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+need_val() { [ $# -ge 2 ] || { echo "testbed: $1 needs a value" >&2; exit 2; }; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bin) need_val "$@"; BIN=$2; shift 2 ;;
+    --clients) need_val "$@"; CLIENTS=$2; shift 2 ;;
+    --rounds) need_val "$@"; ROUNDS=$2; shift 2 ;;
+    --presets) need_val "$@"; PRESETS=$2; shift 2 ;;
+    --model) need_val "$@"; MODEL=$2; shift 2 ;;
+    --limit) need_val "$@"; LIMIT=$2; shift 2 ;;
+    --eval-limit) need_val "$@"; EVAL_LIMIT=$2; shift 2 ;;
+    --up) need_val "$@"; UP=$2; shift 2 ;;
+    --down) need_val "$@"; DOWN=$2; shift 2 ;;
+    --delay) need_val "$@"; DELAY_MS=$2; shift 2 ;;
+    --loss) need_val "$@"; LOSS=$2; shift 2 ;;
+    --drop-round) need_val "$@"; DROP_ROUND=$2; shift 2 ;;
+    --drop-seconds) need_val "$@"; DROP_SECONDS=$2; shift 2 ;;
+    --round-timeout) need_val "$@"; ROUND_TIMEOUT=$2; shift 2 ;;
+    --out) need_val "$@"; OUT=$2; shift 2 ;;
+    --short) SHORT=1; CLIENTS=2; ROUNDS=2; MODEL=mlp; LIMIT=2000; EVAL_LIMIT=1000
+             UP=10mbit; DOWN=50mbit; DELAY_MS=0; PRESETS="none topk1%-q4"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "testbed: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+for v in CLIENTS ROUNDS LIMIT EVAL_LIMIT DELAY_MS DROP_ROUND DROP_SECONDS ROUND_TIMEOUT; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "testbed: ${v,,} must be a non-negative integer, got '${!v}'" >&2; exit 2; }
+done
+[[ $LOSS =~ ^[0-9]+([.][0-9]+)?$ ]] && python3 -c "import sys; sys.exit(0 if float('$LOSS') < 100 else 1)" ||
+  { echo "testbed: --loss is a percentage below 100, got '$LOSS'" >&2; exit 2; }
+for r in "$UP" "$DOWN"; do
+  [[ $r =~ ^[0-9]+(bit|kbit|mbit|gbit)$ ]] || { echo "testbed: a rate looks like 1mbit or 512kbit, got '$r'" >&2; exit 2; }
+done
+[ "$CLIENTS" -ge 1 ] && [ "$CLIENTS" -le 200 ] || { echo "testbed: --clients is 1..200" >&2; exit 2; }
+[ "$ROUNDS" -ge 1 ] || { echo "testbed: --rounds must be >= 1" >&2; exit 2; }
+case "$MODEL" in mlp|cnn|cnn-large) ;; *) echo "testbed: --model is mlp, cnn or cnn-large" >&2; exit 2 ;; esac
+[ "$DROP_ROUND" -le "$ROUNDS" ] || { echo "testbed: --drop-round is beyond --rounds" >&2; exit 2; }
+
+skip() { echo "testbed: SKIP: $1" >&2; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces (run as root, e.g. sudo)"
+for t in ip tc curl jq python3 setsid; do
+  command -v "$t" >/dev/null || { echo "testbed: '$t' is required (deploy/install-deps.sh installs it)" >&2; exit 1; }
+done
+for b in fedpress-server fedpress-client fedpress-model; do
+  [ -x "$BIN/$b" ] || { echo "testbed: $BIN/$b is missing: run 'make build' (or pass --bin)" >&2; exit 1; }
+done
+BIN=$(cd "$BIN" && pwd)
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+LOGS="$OUT/logs"
+rm -rf "$LOGS" "$OUT"/rounds-*.json
+mkdir -p "$LOGS"
+
+# ---- naming: unique per run, so two testbeds (or CI and a person) never collide ----
+ID=$(printf '%04x' $((RANDOM % 65536)))
+NS_SW="fp$ID-sw"
+NS_SRV="fp$ID-srv"
+ns_client() { echo "fp$ID-c$1"; }
+SERVER_IP=10.77.0.1
+client_ip() { echo "10.77.0.$((10 + $1))"; }
+ZMQ_PORT=7070
+HTTP_PORT=8080
+API="http://127.0.0.1:$HTTP_PORT"
+AUTH=()
+PIDS=()
+NAMESPACES=()
+RUN_TMP=""
+
+# ---- cleanup: processes, namespaces (their veths go with them), temp dirs ----
+stop_pids() {
+  local p
+  [ ${#PIDS[@]} -gt 0 ] || return 0
+  for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    local alive=0
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+delete_namespaces() {
+  local ns
+  for ns in "${NAMESPACES[@]}"; do
+    # Anything still running inside (a process we did not start directly) goes too.
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  NAMESPACES=()
+}
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pids
+  delete_namespaces
+  [ -z "$RUN_TMP" ] || rm -rf "$RUN_TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "testbed: interrupted, cleaning up" >&2; exit 130' INT TERM
+
+fail() {
+  echo "testbed: $1 (logs: $LOGS)" >&2
+  tail -n 20 "$LOGS/server.log" >&2 2>/dev/null || true
+  exit 1
+}
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# ---- what this kernel can do ----
+HAVE_NETEM=0
+probe_ns="fp$ID-probe"
+ip netns add "$probe_ns" 2>/dev/null || skip "cannot create network namespaces here ('ip netns add' failed)"
+NAMESPACES+=("$probe_ns")
+if in_ns "$probe_ns" tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then HAVE_NETEM=1; fi
+in_ns "$probe_ns" tc qdisc add dev lo root tbf rate 1mbit burst 32kbit latency 400ms 2>/dev/null ||
+  in_ns "$probe_ns" tc qdisc replace dev lo root tbf rate 1mbit burst 32kbit latency 400ms 2>/dev/null ||
+  skip "this kernel has no tbf qdisc: links cannot be shaped"
+ip netns del "$probe_ns"
+NAMESPACES=()
+NOTES=()
+if [ "$DELAY_MS" -gt 0 ] && [ "$HAVE_NETEM" = 0 ]; then
+  NOTES+=("delay of ${DELAY_MS} ms NOT applied: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)")
+  echo "testbed: warning: ${NOTES[-1]}" >&2
+  DELAY_MS=0
+fi
+LOSS_VIA=none
+if [ "$LOSS" != 0 ]; then
+  if [ "$HAVE_NETEM" = 1 ]; then LOSS_VIA=netem
+  elif command -v nft >/dev/null; then LOSS_VIA=nft
+  else echo "testbed: --loss needs netem or nft (apt-get install nftables)" >&2; exit 1; fi
+fi
+
+# ---- topology: a switch namespace with a bridge; one veth per host ----
+# Shaping, per client i: uplink = egress of the client's eth0 (in its namespace),
+# downlink = egress of the bridge port towards it (in the switch namespace).
+shape() {  # shape NS DEV RATE
+  local ns=$1 dev=$2 rate=$3
+  # tbf queue of ~1 s at the rate keeps TCP's window honest without huge bufferbloat.
+  local bytes
+  bytes=$(python3 -c "
+import re; m=re.match(r'(\d+)(bit|kbit|mbit|gbit)$','$rate'); n=int(m[1])*{'bit':1,'kbit':1e3,'mbit':1e6,'gbit':1e9}[m[2]]
+print(max(16000,int(n/8)))")
+  if [ "$DELAY_MS" -gt 0 ] || [ "$LOSS_VIA" = netem ]; then
+    local netem=(delay "${DELAY_MS}ms")
+    [ "$LOSS_VIA" != netem ] || netem+=(loss "${LOSS}%")
+    in_ns "$ns" tc qdisc add dev "$dev" root handle 1: netem "${netem[@]}"
+    in_ns "$ns" tc qdisc add dev "$dev" parent 1:1 handle 10: tbf rate "$rate" burst 32kbit limit "$bytes"
+  else
+    in_ns "$ns" tc qdisc add dev "$dev" root tbf rate "$rate" burst 32kbit limit "$bytes"
+  fi
+}
+add_loss_nft() {  # add_loss_nft NS: drop LOSS% of packets in and out of eth0
+  local ns=$1 pct
+  pct=$(python3 -c "print(max(1, round(float('$LOSS') * 100)))")  # per 10,000
+  in_ns "$ns" nft -f - <<EOF
+table inet fp_loss {
+  chain in  { type filter hook input  priority 0; iifname "eth0" numgen random mod 10000 < $pct drop; }
+  chain out { type filter hook output priority 0; oifname "eth0" numgen random mod 10000 < $pct drop; }
+}
+EOF
+}
+link_host() {  # link_host NS PORT IP: veth NS:eth0 <-> switch:PORT on the bridge
+  local ns=$1 port=$2 ip=$3
+  ip netns add "$ns"
+  NAMESPACES+=("$ns")
+  in_ns "$ns" ip link set lo up
+  ip link add "fp$ID$port" type veth peer name "fp${ID}x$port"
+  ip link set "fp$ID$port" netns "$NS_SW"
+  ip link set "fp${ID}x$port" netns "$ns"
+  in_ns "$NS_SW" ip link set "fp$ID$port" name "$port"
+  in_ns "$NS_SW" ip link set "$port" master br0 up
+  in_ns "$ns" ip link set "fp${ID}x$port" name eth0
+  in_ns "$ns" ip addr add "$ip/24" dev eth0
+  in_ns "$ns" ip link set eth0 up
+}
+build_topology() {
+  ip netns add "$NS_SW"
+  NAMESPACES+=("$NS_SW")
+  in_ns "$NS_SW" ip link set lo up
+  in_ns "$NS_SW" ip link add br0 type bridge
+  in_ns "$NS_SW" ip link set br0 up
+  link_host "$NS_SRV" srv "$SERVER_IP"
+  local i
+  for i in $(seq 1 "$CLIENTS"); do
+    link_host "$(ns_client "$i")" "c$i" "$(client_ip "$i")"
+    shape "$(ns_client "$i")" eth0 "$UP"
+    shape "$NS_SW" "c$i" "$DOWN"
+    [ "$LOSS_VIA" != nft ] || add_loss_nft "$(ns_client "$i")"
+  done
+}
+set_links() {  # set_links up|down: every client's bridge port
+  local i
+  for i in $(seq 1 "$CLIENTS"); do in_ns "$NS_SW" ip link set "c$i" "$1"; done
+}
+
+# ---- the API, from inside the server host ----
+api() {
+  if [ $# -ge 3 ]; then
+    in_ns "$NS_SRV" curl -sS -f --max-time 30 -X "$1" "${AUTH[@]}" -H 'Content-Type: application/json' -d "$3" "$API$2"
+  else
+    in_ns "$NS_SRV" curl -sS -f --max-time 30 -X "$1" "${AUTH[@]}" "$API$2"
+  fi
+}
+
+# ZeroMQ security between the hosts (the server is not on loopback here).
+if "$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--insecure'; then
+  SECURITY_DESC="ZeroMQ CURVE: off (--insecure)"
+  SERVER_SEC=(--insecure)
+  CLIENT_SEC=(--insecure)
+else
+  SECURITY_DESC="ZeroMQ CURVE: not in this build"
+  SERVER_SEC=()
+  CLIENT_SEC=()
+fi
+
+run_one() {  # run_one PRESET
+  local preset=$1 tag state
+  tag=$(printf '%s' "$preset" | tr -c 'A-Za-z0-9._-' '_')
+  RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedpress-testbed.XXXXXX")
+  state="$RUN_TMP/server"
+  mkdir -p "$state" "$LOGS/$tag"
+  setsid ip netns exec "$NS_SRV" "$BIN/fedpress-server" --db "$state/fedpress.db" --state-dir "$state" \
+    --http "127.0.0.1:$HTTP_PORT" --bind "tcp://$SERVER_IP:$ZMQ_PORT" --eval-limit "$EVAL_LIMIT" \
+    --admin-token-file "$state/admin-token" --client-timeout-s 60 "${SERVER_SEC[@]}" > "$LOGS/$tag/server.log" 2>&1 &
+  PIDS+=($!)
+  local spid=$! up=0
+  for _ in $(seq 1 150); do
+    kill -0 "$spid" 2>/dev/null || fail "server exited at start-up (see $LOGS/$tag/server.log)"
+    if in_ns "$NS_SRV" curl -s -o /dev/null --max-time 2 "$API/healthz" && [ -s "$state/admin-token" ]; then up=1; break; fi
+    sleep 0.2
+  done
+  [ "$up" = 1 ] || fail "server did not come up within 30 s"
+  printf 'Authorization: Bearer %s\n' "$(tr -d '[:space:]' < "$state/admin-token")" > "$RUN_TMP/auth-header"
+  chmod 600 "$RUN_TMP/auth-header"
+  AUTH=(-H "@$RUN_TMP/auth-header")
+
+  local i
+  for i in $(seq 1 "$CLIENTS"); do
+    setsid ip netns exec "$(ns_client "$i")" "$BIN/fedpress-client" --server "tcp://$SERVER_IP:$ZMQ_PORT" \
+      --name "host-$i" --partition iid --index $((i - 1)) --of "$CLIENTS" --seed 1 --limit "$LIMIT" \
+      --threads 1 --state-dir "$RUN_TMP/client-$i" "${CLIENT_SEC[@]}" > "$LOGS/$tag/client-$i.log" 2>&1 &
+    PIDS+=($!)
+  done
+  local n=0
+  for _ in $(seq 1 600); do
+    n=$(api GET /api/clients 2>/dev/null | jq '[(if type == "array" then . else .clients end)[] | select(.connected)] | length' 2>/dev/null || echo 0)
+    [ "$n" -ge "$CLIENTS" ] && break
+    kill -0 "$spid" 2>/dev/null || fail "server exited while clients connected"
+    sleep 0.2
+  done
+  [ "$n" -ge "$CLIENTS" ] || fail "only $n of $CLIENTS client hosts connected to $SERVER_IP within 120 s (client logs: $LOGS/$tag)"
+
+  local comp spec resp job
+  if [ "$preset" = none ]; then comp='{"method":"none"}'; else comp=$(jq -cn --arg p "$preset" '{preset:$p}'); fi
+  spec=$(jq -cn --arg name "testbed $preset" --arg model "$MODEL" --argjson r "$ROUNDS" --argjson c "$CLIENTS" \
+    --argjson t "$ROUND_TIMEOUT" --argjson comp "$comp" --argjson m "$([ "$DROP_ROUND" -gt 0 ] && echo 1 || echo "$CLIENTS")" \
+    '{name:$name, model:$model, rounds:$r, clients_per_round:$c, min_clients:$m, local_epochs:1,
+      batch_size:32, lr:0.05, momentum:0.9, round_timeout_s:$t, seed:1, compression:$comp}')
+  resp=$(in_ns "$NS_SRV" curl -sS --max-time 30 -X POST "${AUTH[@]}" -H 'Content-Type: application/json' \
+    -d "$spec" -w '\n%{http_code}' "$API/api/jobs") || fail "POST /api/jobs failed"
+  [ "$(tail -n 1 <<<"$resp")" = 201 ] || fail "job rejected: $(sed '$d' <<<"$resp")"
+  job=$(sed '$d' <<<"$resp" | jq -r .id)
+
+  local start=$SECONDS shown=0 status rounds count dropped=0 limit=$((ROUNDS * ROUND_TIMEOUT + 600))
+  while :; do
+    status=$(api GET "/api/jobs/$job" | jq -r .status) || fail "GET /api/jobs/$job failed"
+    rounds=$(api GET "/api/jobs/$job/rounds") || fail "GET /api/jobs/$job/rounds failed"
+    count=$(jq length <<<"$rounds")
+    while [ "$shown" -lt "$count" ]; do
+      jq -r --argjson i "$shown" --argjson n "$ROUNDS" --arg preset "$preset" '.[$i] |
+        "\($preset) round \(.round)/\($n): accuracy \(if .accuracy then (.accuracy*10000|round/100|tostring)+"%" else "n/a" end), up \(.bytes_up_wire) B, down \(.bytes_down_wire) B, \(.duration_ms/100|round/10) s"' <<<"$rounds"
+      shown=$((shown + 1))
+    done
+    # The link drop: once round DROP_ROUND is under way (the previous one committed
+    # and a few seconds passed), every client link goes down for DROP_SECONDS.
+    if [ "$DROP_ROUND" -gt 0 ] && [ "$dropped" = 0 ] && [ "$count" -ge $((DROP_ROUND - 1)) ]; then
+      sleep 3
+      echo "$preset: cutting every client link for ${DROP_SECONDS} s in round $DROP_ROUND"
+      set_links down
+      sleep "$DROP_SECONDS"
+      set_links up
+      echo "$preset: links back up"
+      dropped=1
+    fi
+    case "$status" in
+      completed) break ;;
+      failed|cancelled) fail "job $job $status: $(api GET "/api/jobs/$job" | jq -r .error)" ;;
+    esac
+    kill -0 "$spid" 2>/dev/null || fail "the server stopped unexpectedly"
+    [ $((SECONDS - start)) -lt "$limit" ] || fail "job $job not completed after $limit s ($count of $ROUNDS rounds)"
+    sleep 1
+  done
+  echo "$rounds" > "$OUT/rounds-$tag.json"
+  api GET "/api/jobs/$job" > "$OUT/job-$tag.json"
+  stop_pids
+  rm -rf "$RUN_TMP"
+  RUN_TMP=""
+}
+
+echo "testbed: $CLIENTS client hosts, uplink $UP, downlink $DOWN, delay ${DELAY_MS} ms, loss ${LOSS}%$(
+  [ "$DROP_ROUND" = 0 ] || echo ", links cut for ${DROP_SECONDS} s in round $DROP_ROUND"); model $MODEL, $ROUNDS rounds; presets: $PRESETS"
+build_topology
+for preset in $PRESETS; do
+  run_one "$preset"
+done
+
+# ---- the table ----
+CMD="deploy/testbed/testbed.sh"
+[ ${#ARGV[@]} -eq 0 ] || CMD+=" $(printf '%q ' "${ARGV[@]}" | sed 's/ $//')"
+python3 - "$OUT" "$PRESETS" "$CMD" "$CLIENTS" "$UP" "$DOWN" "$DELAY_MS" "$LOSS" "$MODEL" "$ROUNDS" \
+  "$LIMIT" "$EVAL_LIMIT" "$DROP_ROUND" "$DROP_SECONDS" "$SECURITY_DESC" "$(printf '%s\n' "${NOTES[@]+"${NOTES[@]}"}")" <<'EOF'
+import json, statistics, sys
+(out, presets, cmd, clients, up, down, delay, loss, model, rounds, limit, eval_limit,
+ drop_round, drop_s, security, notes) = sys.argv[1:]
+rows, dense = [], None
+for p in presets.split():
+    tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in p)
+    rs = json.load(open(f"{out}/rounds-{tag}.json"))
+    d = [r["duration_ms"] / 1000 for r in rs]
+    row = dict(preset=p, rounds=len(rs), mean=statistics.mean(d), median=statistics.median(d),
+               first=d[0], later=statistics.mean(d[1:]) if len(d) > 1 else d[0],
+               up=sum(r["bytes_up_wire"] for r in rs), down=sum(r["bytes_down_wire"] for r in rs),
+               acc=rs[-1].get("accuracy"), total=sum(d))
+    rows.append(row)
+    if p == "none":
+        dense = row
+def mb(b): return f"{b/1e6:.2f} MB"
+def acc(a): return "n/a" if a is None else f"{a*100:.2f}%"
+lines = ["# Testbed: compression on shaped links", "",
+         f"Made by `{cmd}` (as root). {clients} client hosts, each its own network namespace joined to the "
+         f"server's through a bridge; each client link shaped with tc: uplink {up}, downlink {down}, "
+         f"delay {delay} ms, loss {loss}%"
+         + (f"; every client link cut for {drop_s} s in round {drop_round}" if drop_round != "0" else "")
+         + f". Fashion-MNIST, `{model}`, {rounds} rounds, all clients every round, first {limit} training "
+         f"images split IID, evaluation on {eval_limit} test images. {security}.", ""]
+for n in filter(None, notes.split("\n")):
+    lines += [f"Note: {n}.", ""]
+lines += ["| preset | rounds | mean round | median round | round 1 | rounds 2+ (mean) | total time | "
+          "up (wire) | down (wire) | final accuracy | round time vs dense | Δ accuracy vs dense |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+for r in rows:
+    sp = f"{dense['mean']/r['mean']:.1f}× faster" if dense else "n/a"
+    da = (f"{(r['acc']-dense['acc'])*100:+.2f}" if dense and r["acc"] is not None
+          and dense["acc"] is not None else "n/a")
+    lines.append(f"| `{r['preset']}` | {r['rounds']} | {r['mean']:.1f} s | {r['median']:.1f} s | "
+                 f"{r['first']:.1f} s | {r['later']:.1f} s | {r['total']:.0f} s | {mb(r['up'])} | "
+                 f"{mb(r['down'])} | {acc(r['acc'])} | {sp} | {da} |")
+open(f"{out}/testbed.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+EOF
+echo "testbed: wrote $OUT/testbed.md"
