@@ -10,12 +10,15 @@
 #
 # Usage: tests/bench/http_load.sh [--bin DIR] [--clients 4] [--rounds 8] [--model cnn]
 #          [--limit 8000] [--eval-limit 0] [--threads 2] [--connections 32]
-#          [--pairs 2] [--pin split|none] [--out DIR]
+#          [--pairs 2] [--pin split|edge|none] [--out DIR]
 #
 #   --threads/--connections   wrk's -t and -c
 #   --limit/--eval-limit      the clients' and the server's options (first N images)
 #   --pin split               (default with >= 2 CPUs) wrk on the last CPU, the server
-#                             and clients on the others, in A and B alike; none: no pinning
+#                             and clients on the others, in A and B alike
+#   --pin edge                the deployment's shape: clients on the first CPU (as if on
+#                             their own devices), the server and wrk (at nice 19, standing
+#                             in for remote browsers) on the last; none: no pinning
 # Output in OUT (default build/bench/http_load): http_load.md (the table printed at
 # the end), rounds-<run>.json, wrk-<run>.txt and logs/ (server and client logs).
 # Everything started is stopped on exit, Ctrl-C or TERM. See tests/bench/README.md.
@@ -37,7 +40,7 @@ PIN=auto
 OUT="$REPO/build/bench/http_load"
 TARGET_PCT=10
 
-usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_val() { [ $# -ge 2 ] || { echo "http_load: $1 needs a value" >&2; exit 2; }; }
 ARGV=("$@")
 while [ $# -gt 0 ]; do
@@ -64,7 +67,7 @@ done
   { echo "http_load: need --clients >= 1, --rounds >= 2 (round 1 is not compared), 1 <= --threads <= --connections" >&2; exit 2; }
 case "$PAIRS" in 1|2) ;; *) echo "http_load: --pairs is 1 (A B) or 2 (A B B A)" >&2; exit 2 ;; esac
 case "$MODEL" in mlp|cnn|cnn-large) ;; *) echo "http_load: --model is mlp, cnn or cnn-large" >&2; exit 2 ;; esac
-case "$PIN" in auto|split|none) ;; *) echo "http_load: --pin is split or none" >&2; exit 2 ;; esac
+case "$PIN" in auto|split|edge|none) ;; *) echo "http_load: --pin is split, edge or none" >&2; exit 2 ;; esac
 
 for b in fedpress-server fedpress-client fedpress-model; do
   [ -x "$BIN/$b" ] || { echo "http_load: $BIN/$b is missing: run 'make build' (or pass --bin)" >&2; exit 1; }
@@ -86,7 +89,8 @@ mkdir -p "$LOGS"
 # CPU time is not taken from the job and A and B differ only by the HTTP load.
 CPUS=$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')
 NCPU=$(awk -F, '{print NF}' <<<"$CPUS")
-JOB_PIN=()
+SERVER_PIN=()
+CLIENT_PIN=()
 WRK_PIN=()
 if [ "$PIN" = auto ]; then
   if [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then PIN="split"; else PIN="none"; fi
@@ -96,9 +100,19 @@ if [ "$PIN" = split ]; then
   command -v taskset >/dev/null || { echo "http_load: --pin split needs taskset (util-linux)" >&2; exit 1; }
   WRK_CPU=${CPUS##*,}
   JOB_CPUS=${CPUS%,*}
-  JOB_PIN=(taskset -c "$JOB_CPUS")
+  SERVER_PIN=(taskset -c "$JOB_CPUS")
+  CLIENT_PIN=(taskset -c "$JOB_CPUS")
   WRK_PIN=(taskset -c "$WRK_CPU")
   PIN_DESC="split: server and clients on CPU $JOB_CPUS, wrk on CPU $WRK_CPU (in every run)"
+elif [ "$PIN" = edge ]; then
+  [ "$NCPU" -ge 2 ] || { echo "http_load: --pin edge needs at least 2 CPUs (have $CPUS)" >&2; exit 2; }
+  command -v taskset >/dev/null || { echo "http_load: --pin edge needs taskset (util-linux)" >&2; exit 1; }
+  SRV_CPU=${CPUS##*,}
+  CLI_CPUS=${CPUS%,*}
+  SERVER_PIN=(taskset -c "$SRV_CPU")
+  CLIENT_PIN=(taskset -c "$CLI_CPUS")
+  WRK_PIN=(taskset -c "$SRV_CPU" nice -n 19)
+  PIN_DESC="edge: clients on CPU $CLI_CPUS (their own devices), the server and wrk (nice 19) on CPU $SRV_CPU (in every run)"
 else
   PIN_DESC="none: server, clients and wrk share CPUs $CPUS"
 fi
@@ -134,7 +148,7 @@ RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedpress-http-load.XXXXXX")
 STATE="$RUN_TMP/server"
 mkdir -p "$STATE"
 
-setsid "${JOB_PIN[@]}" "$BIN/fedpress-server" --db "$STATE/fedpress.db" --state-dir "$STATE" \
+setsid "${SERVER_PIN[@]}" "$BIN/fedpress-server" --db "$STATE/fedpress.db" --state-dir "$STATE" \
   --http "127.0.0.1:$HTTP_PORT" --bind "tcp://127.0.0.1:$ZMQ_PORT" --eval-limit "$EVAL_LIMIT" \
   --admin-token-file "$STATE/admin-token" > "$LOGS/server.log" 2>&1 &
 SPID=$!
@@ -157,7 +171,7 @@ unset TOKEN
 AUTH=(-H "@$RUN_TMP/auth-header")
 
 for i in $(seq 0 $((CLIENTS - 1))); do
-  setsid "${JOB_PIN[@]}" "$BIN/fedpress-client" --server "tcp://127.0.0.1:$ZMQ_PORT" --name "load-$i" \
+  setsid "${CLIENT_PIN[@]}" "$BIN/fedpress-client" --server "tcp://127.0.0.1:$ZMQ_PORT" --name "load-$i" \
     --partition iid --index "$i" --of "$CLIENTS" --limit "$LIMIT" --threads 1 \
     --state-dir "$RUN_TMP/client-$i" > "$LOGS/client-$i.log" 2>&1 &
   PIDS+=($!)
