@@ -10,6 +10,7 @@
 #include "common/checksum.h"
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "server/fault_injection.h"
 #include "server/scheduler.h"
 
 namespace fedpress::server {
@@ -35,6 +36,7 @@ const char* JobRunner::state_name() const {
     case State::kWaitingForClients: return "waiting_for_clients";
     case State::kCollecting: return "collecting";
     case State::kEvaluating: return "evaluating";
+    case State::kStorageError: return "storage_error";
   }
   return "?";
 }
@@ -52,6 +54,12 @@ void JobRunner::Tick() {
   if (jobs_changed_.exchange(false)) {
     next_poll_steady_ms_ = 0;
     if (job_) CheckCancelled();
+  }
+  // A write failed inside a handler: pause now (not while evaluating; the
+  // commit that follows either fails the same way or proves storage works).
+  if (!pending_storage_error_.empty() && state_ != State::kEvaluating) {
+    std::string what = std::exchange(pending_storage_error_, {});
+    if (state_ != State::kStorageError) EnterStorageError(what);
   }
   switch (state_) {
     case State::kIdle:
@@ -71,6 +79,9 @@ void JobRunner::Tick() {
           round_->evaluation.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
         FinishEvaluation();
       break;
+    case State::kStorageError:
+      if (now >= next_probe_steady_ms_) ProbeStorageAndResume();
+      break;
   }
 }
 
@@ -83,6 +94,13 @@ void JobRunner::LookForJob() {
   if (!next->has_value()) return;
   const JobRow& row = **next;
   Status st = LoadJob(row);
+  if (!st.ok() && (IsStorageFailure(st) ||
+                   !ProbeStorage(options_.state_dir, nullptr, {}, "", "", 1 << 16, NowMs()).ok())) {
+    // Not the job's fault: keep it as it is and wait for writable storage.
+    job_.reset();
+    EnterStorageError("job " + std::to_string(row.id) + ": cannot start: " + st.ToString());
+    return;
+  }
   if (!st.ok()) {
     spdlog::error("job {}: cannot start: {}", row.id, st.ToString());
     (void)store_->SetJobStatus(row.id, JobStatus::kFailed, st.ToString(), NowMs());
@@ -295,6 +313,7 @@ void JobRunner::StartRoundIfReady() {
     p.bytes_down_wire = static_cast<int64_t>(envelope.size() + payload->size());
     p.sent_ms = NowMs();
     outbox_->Send(p.peer, std::move(envelope), payload);
+    if (round_->picked.empty()) fault::CrashPoint(fault::Phase::kBroadcast);  // test-only hook
     registry_->SetBusy(id, job_->row.id, job_->round);
     round_->bytes_down_raw += raw;
     round_->bytes_down_wire += p.bytes_down_wire;
@@ -330,7 +349,7 @@ void JobRunner::Reject(const LiveClient& c, const protocol::Update& u, RejectCod
   auto job = store_->GetJob(u.job_id);
   if (job.ok() && job->has_value()) {
     auto st = store_->RecordParticipation(p);
-    if (!st.ok()) spdlog::warn("cannot record participation: {}", st.status().ToString());
+    if (!st.ok()) NoteWrite(st.status(), "cannot record participation");
   }
   spdlog::warn("client {}: update for job {} round {} {}: {}", c.name, u.job_id, u.round,
                ParticipationStatusName(status), reason);
@@ -421,7 +440,8 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
       p.sent_ms = picked.sent_ms;
       p.received_ms = NowMs();
       auto st = store_->RecordParticipation(p);
-      if (!st.ok()) spdlog::warn("cannot record participation: {}", st.status().ToString());
+      if (!st.ok()) NoteWrite(st.status(), "cannot record participation");
+      fault::CrashPoint(fault::Phase::kCollect);  // test-only hook
       (void)store_->AddClientTraffic(c.client_id, 1, static_cast<int64_t>(wire_bytes), 0, NowMs());
       // It trained from this round's broadcast model, so it holds it.
       registry_->SetHeld(c.peer, job_->row.id, job_->round, job_->version_crc[job_->round]);
@@ -449,7 +469,7 @@ void JobRunner::OnClientGone(const LiveClient& c, const std::string& why) {
   p.status = ParticipationStatus::kTimeout;
   p.reason = why;
   p.sent_ms = it->second.sent_ms;
-  (void)store_->RecordParticipation(p);
+  if (auto st = store_->RecordParticipation(p); !st.ok()) NoteWrite(st.status(), "cannot record participation");
   spdlog::warn("job {} round {}: client {} dropped out: {}", job_->row.id, job_->round, c.name, why);
   bool all_answered = std::all_of(round_->picked.begin(), round_->picked.end(),
                                   [](const auto& kv) { return kv.second.answer != Answer::kPending; });
@@ -469,7 +489,7 @@ void JobRunner::CloseRound(const char* why) {
     row.status = ParticipationStatus::kTimeout;
     row.reason = "no update within round_timeout_s";
     row.sent_ms = p.sent_ms;
-    (void)store_->RecordParticipation(row);
+    if (auto st = store_->RecordParticipation(row); !st.ok()) NoteWrite(st.status(), "cannot record participation");
     registry_->SetBusy(id, 0, 0);
   }
   const auto accepted = static_cast<int64_t>(round_->aggregator->num_updates());
@@ -511,17 +531,17 @@ void JobRunner::CloseRound(const char* why) {
   round_->aggregator.reset();  // free the sum before evaluation
   round_->aggregated_steady_ms = SteadyMs();
   round_->checkpoint_path = CheckpointPath(job_->round);
+  fault::CrashPoint(fault::Phase::kAggregate);  // test-only hook
   st = WriteCheckpoint(round_->checkpoint_path,
                        Checkpoint{job_->row.id, job_->round, job_->spec.model, next});
   if (!st.ok()) {
-    // Disk trouble: keep the job running state intact so a restart resumes.
-    spdlog::error("job {} round {}: cannot write checkpoint: {}; will retry the round",
-                  job_->row.id, job_->round, st.ToString());
-    round_.reset();
-    state_ = State::kWaitingForClients;
-    not_before_steady_ms_ = SteadyMs() + 5000;
+    // Disk trouble: the last committed checkpoint and the database are
+    // untouched; pause until storage works, then redo the round.
+    EnterStorageError("job " + std::to_string(job_->row.id) + " round " + std::to_string(job_->round) +
+                      ": cannot write checkpoint: " + st.ToString());
     return;
   }
+  fault::CrashPoint(fault::Phase::kCheckpoint);  // test-only hook
   round_->next_global = std::move(next);
   round_->export_tmp_path = job_->dir + "/model.pt.tmp";
   std::string ckpt = round_->checkpoint_path, exp = round_->export_tmp_path;
@@ -540,6 +560,14 @@ void JobRunner::FinishEvaluation() {
     r.accuracy = eval->accuracy;
     r.loss = eval->loss;
   } else {
+    // A full or read-only disk also fails the evaluation (its export): then
+    // pause rather than commit a round without accuracy.
+    Status probe = ProbeStorage(options_.state_dir, nullptr, {}, "", "", 2 * job_->global.byte_size(), NowMs());
+    if (!probe.ok()) {
+      EnterStorageError("job " + std::to_string(job_->row.id) + " round " + std::to_string(job_->round) +
+                        ": evaluation failed (" + eval.status().ToString() + ") and " + probe.ToString());
+      return;
+    }
     spdlog::warn("job {} round {}: evaluation failed ({}); committing the round without accuracy",
                  job_->row.id, job_->round, eval.status().ToString());
   }
@@ -568,6 +596,11 @@ void JobRunner::FinishEvaluation() {
     for (const auto& p : *parts) r.late += p.status == ParticipationStatus::kLate;
   const bool done = job_->round >= static_cast<uint32_t>(job_->spec.rounds);
   Status st = store_->CommitRound(r, done, NowMs());
+  if (!st.ok() && IsStorageFailure(st)) {
+    EnterStorageError("job " + std::to_string(job_->row.id) + " round " + std::to_string(job_->round) +
+                      ": cannot commit: " + st.ToString());
+    return;
+  }
   if (!st.ok() && st.code() != StatusCode::kAlreadyExists) {
     spdlog::error("job {} round {}: cannot commit: {}; retrying the round", job_->row.id,
                   job_->round, st.ToString());
@@ -576,6 +609,8 @@ void JobRunner::FinishEvaluation() {
     not_before_steady_ms_ = SteadyMs() + 5000;
     return;
   }
+  fault::CrashPoint(fault::Phase::kCommit);  // test-only hook
+  pending_storage_error_.clear();  // the database took the commit
   // Committed: the new model is the global model.
   job_->global = std::move(*round_->next_global);
   if (eval.ok() && FileExists(round_->export_tmp_path)) {
@@ -637,8 +672,63 @@ void JobRunner::DropJob() {
     for (const auto& [id, p] : round_->picked) registry_->SetBusy(id, 0, 0);
   round_.reset();  // waits for a running evaluation, bounded by its timeout
   job_.reset();
-  state_ = State::kIdle;
+  state_ = storage_health_.problem() ? State::kStorageError : State::kIdle;
   next_poll_steady_ms_ = 0;
+}
+
+void JobRunner::NoteWrite(const Status& st, const char* what) {
+  spdlog::warn("{}: {}", what, st.ToString());
+  if (IsStorageFailure(st) && pending_storage_error_.empty())
+    pending_storage_error_ = std::string(what) + ": " + st.ToString();
+}
+
+void JobRunner::EnterStorageError(const std::string& what) {
+  storage_health_.SetFailed(what, NowMs());
+  if (job_) {
+    spdlog::error("STORAGE FAILURE: {}. Job {} is paused at round {}: no rounds are started until the "
+                  "database and the state directory {} are writable again (checked every {} ms); the "
+                  "committed rounds and the last checkpoint are kept as they are",
+                  what, job_->row.id, job_->round, options_.state_dir, options_.storage_probe_ms);
+    (void)store_->AddEvent(job_->row.id, "storage_error", what, NowMs());  // best effort
+    Emit({"storage_error", job_->row.id, job_->round, {{"error", what}}});
+  } else {
+    spdlog::error("STORAGE FAILURE: {}. No job is started until the database and the state directory {} "
+                  "are writable again (checked every {} ms)", what, options_.state_dir, options_.storage_probe_ms);
+    Emit({"storage_error", 0, 0, {{"error", what}}});
+  }
+  if (round_)
+    for (const auto& [id, p] : round_->picked) registry_->SetBusy(id, 0, 0);
+  round_.reset();
+  // Updates still coming for the dropped attempt are then late, even if
+  // their participation rows could not be written.
+  if (job_) job_->attempt = std::max(job_->attempt + 1, NextAttempt(job_->row.id, job_->round));
+  state_ = State::kStorageError;
+  next_probe_steady_ms_ = SteadyMs() + options_.storage_probe_ms;
+}
+
+void JobRunner::ProbeStorageAndResume() {
+  next_probe_steady_ms_ = SteadyMs() + options_.storage_probe_ms;
+  // Room for a checkpoint and a model export, and one database write.
+  const uint64_t reserve = job_ ? 2 * job_->global.byte_size() : uint64_t{1} << 16;
+  Status st = ProbeStorage(options_.state_dir, store_, job_ ? std::optional<int64_t>(job_->row.id) : std::nullopt,
+                           "storage_recovered", "storage is writable again", reserve, NowMs());
+  if (!st.ok()) {
+    spdlog::debug("storage still failing: {}", st.ToString());
+    return;
+  }
+  storage_health_.SetOk();
+  if (job_) {
+    spdlog::info("storage is writable again: job {} goes on at round {} (attempt {})", job_->row.id,
+                 job_->round, job_->attempt);
+    Emit({"storage_recovered", job_->row.id, job_->round, {}});
+    state_ = State::kWaitingForClients;
+    not_before_steady_ms_ = 0;
+  } else {
+    spdlog::info("storage is writable again");
+    Emit({"storage_recovered", 0, 0, {}});
+    state_ = State::kIdle;
+    next_poll_steady_ms_ = 0;
+  }
 }
 
 }  // namespace fedpress::server

@@ -33,6 +33,7 @@
 #include "server/fedavg.h"
 #include "server/model_tool.h"
 #include "server/outbox.h"
+#include "server/storage_health.h"
 #include "server/store/store.h"
 
 namespace fedpress::server {
@@ -41,6 +42,7 @@ struct RunnerOptions {
   std::string state_dir = "fedpress-state";
   int64_t job_poll_ms = 500;        // how often an idle runner looks for work
   int64_t retry_backoff_ms = 1000;  // pause before retrying a failed round
+  int64_t storage_probe_ms = 2000;  // how often a paused runner checks storage is writable again
 };
 
 // What happened, for progress output and live dashboards.
@@ -73,9 +75,13 @@ class JobRunner {
   // For status output and tests.
   int64_t current_job() const { return job_ ? job_->row.id : 0; }
   const char* state_name() const;
+  // Failing writes (disk full, read-only state): read by /healthz.
+  const StorageHealth& storage_health() const { return storage_health_; }
 
  private:
-  enum class State { kIdle, kWaitingForClients, kCollecting, kEvaluating };
+  // kStorageError: a write failed (disk full, read-only); the round in
+  // flight was dropped and no work is handed out until a probe write works.
+  enum class State { kIdle, kWaitingForClients, kCollecting, kEvaluating, kStorageError };
   enum class Answer { kPending, kAccepted, kRejected, kTimedOut };
 
   struct Picked {
@@ -147,6 +153,11 @@ class JobRunner {
   void FailJob(const std::string& error);
   void CheckCancelled();
   void DropJob();
+  // Storage failures: pause the job (EnterStorageError), probe, resume.
+  void EnterStorageError(const std::string& what);
+  void ProbeStorageAndResume();
+  // Remembers a failed write for the next Tick (safe in the middle of a handler).
+  void NoteWrite(const Status& st, const char* what);
   uint32_t NextAttempt(int64_t job_id, uint32_t round);
   void Reject(const LiveClient& c, const protocol::Update& u, protocol::RejectCode code,
               const std::string& reason, ParticipationStatus status, size_t wire_bytes);
@@ -167,6 +178,9 @@ class JobRunner {
   int64_t last_wait_log_steady_ms_ = 0;
   std::unique_ptr<ActiveJob> job_;
   std::unique_ptr<RoundState> round_;
+  StorageHealth storage_health_;
+  std::string pending_storage_error_;
+  int64_t next_probe_steady_ms_ = 0;
 };
 
 }  // namespace fedpress::server

@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
   ctx.api.store = store->get();
   ctx.api.registry = &registry;
   ctx.api.state_dir = state_dir;
+  ctx.api.storage_health = &runner.storage_health();
   ctx.api.on_jobs_changed = [&runner] { runner.NotifyJobsChanged(); };
   ctx.api.validate_compression = MakeCompressionValidator();
   ctx.api.on_event = [&events](const std::string& type, int64_t job, const nlohmann::json& data) {

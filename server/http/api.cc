@@ -180,6 +180,10 @@ HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req) {
 
   if (parts.size() == 1 && parts[0] == "healthz") {
     if (!is_get) return MethodNotAllowed("GET", v);
+    if (auto problem = ctx.storage_health ? ctx.storage_health->problem() : std::nullopt)
+      return JsonResponse(http::status::service_unavailable,
+                          {{"status", "storage_error"}, {"error", problem->error}, {"since_ms", problem->since_ms}},
+                          v);
     return JsonResponse(http::status::ok, {{"status", "ok"}}, v);
   }
   if (parts.empty() || parts[0] != "api")

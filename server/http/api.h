@@ -13,6 +13,7 @@
 
 #include "common/job_spec.h"
 #include "server/client_registry.h"
+#include "server/storage_health.h"
 #include "server/store/store.h"
 
 namespace fedpress::server {
@@ -27,6 +28,7 @@ struct ApiContext {
   std::string state_dir;
   std::function<void()> on_jobs_changed;        // wake the job runner
   CompressionValidator validate_compression;    // empty: only "none"
+  const StorageHealth* storage_health = nullptr; // /healthz reports it; may be null
   // Live events raised by the API (job_created; job_cancelled for a queued
   // job, which the runner never sees): type, job id, data. May be empty.
   std::function<void(const std::string&, int64_t, const nlohmann::json&)> on_event;

@@ -1,0 +1,28 @@
+// Fault injection, FOR TESTS ONLY: lets integration tests kill the server at
+// a named point of a round, to check crash recovery phase by phase
+// (tests/integration/fault_server_crash_test.cc).
+//
+// Armed by the environment variable FEDPRESS_CRASH_AT=PHASE:N (N >= 1): the
+// Nth time this process reaches PHASE, it prints one line to stderr and
+// raises SIGKILL (no cleanup, no flush: as a power cut would). Unset (the
+// normal case) every call is one relaxed atomic load. An unparsable value is
+// reported on stderr once and ignored. Phases, in round order:
+//
+//   broadcast   after the first TRAIN of a round is queued (mid-broadcast)
+//   collect     after an accepted UPDATE is folded into the sum
+//   aggregate   after the new model is computed, before its checkpoint
+//   checkpoint  after the checkpoint is durable, before evaluation/commit
+//   commit      after the round's transaction committed, before model.pt
+//               is renamed and old checkpoints are deleted
+//
+// Thread-safety: thread-safe.
+#pragma once
+
+namespace fedpress::server::fault {
+
+enum class Phase { kBroadcast, kCollect, kAggregate, kCheckpoint, kCommit };
+
+// Counts one occurrence of `phase`; SIGKILLs the process if it is the armed one.
+void CrashPoint(Phase phase);
+
+}  // namespace fedpress::server::fault
