@@ -21,6 +21,7 @@ PACKAGES=(
   dataset-fashion-mnist               # real data
   chromium                            # dashboard browser tests
   wrk                                 # HTTP load benchmark (tests/bench/http_load.sh)
+  clang libclang-rt-14-dev llvm       # libFuzzer + ASan/UBSan runtimes, llvm-symbolizer (make test-fuzz)
   iproute2 procps curl jq
 )
 

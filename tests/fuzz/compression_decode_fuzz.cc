@@ -1,14 +1,13 @@
 // libFuzzer target: DecodeAccumulate on arbitrary bytes against a fixed small
-// layout. Not part of the CMake build. Build and run by hand:
+// layout. Built by CMake with -DFEDPRESS_FUZZ=ON (clang); run by `make
+// test-fuzz` (tests/fuzz/run_fuzz.sh) from the seeds in
+// corpus/compression_decode_fuzz. By hand:
 //
-//   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -I. \
-//     tests/fuzz/compression_decode_fuzz.cc compression/*.cc common/status.cc \
-//     common/byte_io.cc common/checksum.cc common/model_weights.cc -lzstd \
-//     -o /tmp/compression_decode_fuzz
-//   /tmp/compression_decode_fuzz -max_total_time=60 -max_len=8192 /tmp/fuzz_corpus
+//   build-fuzz/bin/compression_decode_fuzz -max_total_time=60 -max_len=8192 \
+//     /tmp/work_corpus tests/fuzz/corpus/compression_decode_fuzz
 //
-// Seeds: the first inputs are valid payloads of every preset (with and
-// without zstd), so the fuzzer starts inside the format; the checksum is
+// Seeds (FP_FUZZ_SEED_DIR=dir writes them): valid payloads of every preset
+// (with and without zstd), so the fuzzer starts inside the format; the checksum is
 // re-sealed on mutated inputs half of the time so deeper checks are reached.
 #include <cmath>
 #include <cstdint>
