@@ -6,6 +6,8 @@
 
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "server/http/client_list.h"
+#include "server/http/query_params.h"
 
 namespace fedpress::server {
 namespace {
@@ -265,27 +267,14 @@ HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req) {
   }
   if (parts.size() == 2 && parts[1] == "clients") {
     if (!is_get) return MethodNotAllowed("GET", v);
+    // Paging (?limit=&offset=&status=&q=&sort=): server/http/client_list.h.
+    auto query = ParseQuery(req.target());
+    if (!query.ok()) return JsonError(http::status::bad_request, query.status().message(), v);
+    auto paging = ParseClientListQuery(*query);
+    if (!paging.ok()) return JsonError(http::status::bad_request, paging.status().message(), v);
     auto rows = ctx.store->ListClients();
     if (!rows.ok()) return StoreError(rows.status(), v);
-    std::map<int64_t, LiveClient> live;
-    for (const auto& c : ctx.registry->Snapshot()) live[c.client_id] = c;
-    json out = json::array();
-    for (const auto& c : *rows) {
-      auto it = live.find(c.id);
-      bool connected = it != live.end();
-      json info = json::parse(c.info_json, nullptr, false);
-      out.push_back({{"id", c.id},
-                     {"name", c.name},
-                     {"connected", connected},
-                     {"busy", connected && it->second.busy_job != 0},
-                     {"last_seen_ms", connected ? it->second.last_seen_ms : c.last_seen_ms},
-                     {"samples", c.samples},
-                     {"rounds_done", c.rounds_done},
-                     {"bytes_up", c.bytes_up},
-                     {"bytes_down", c.bytes_down},
-                     {"info", info.is_discarded() ? json::object() : info}});
-    }
-    return JsonResponse(http::status::ok, out, v);
+    return JsonResponse(http::status::ok, ClientList(*rows, ctx.registry->Snapshot(), *paging), v);
   }
   return JsonError(http::status::not_found, "no such route: " + std::string(req.target()), v);
 }

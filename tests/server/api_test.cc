@@ -5,7 +5,9 @@
 #include "tests/temp_dir.h"
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -423,6 +425,81 @@ TEST_F(ApiTest, ClientsMergeTheLiveRegistry) {
   json after = Body(Get("/api/clients"));
   EXPECT_EQ(after[0]["connected"], false);
   EXPECT_EQ(after[0]["last_seen_ms"], 3000);
+}
+
+TEST_F(ApiTest, ClientsPaginationFiltersAndCounts) {
+  // 25 clients c-00 .. c-24; every third connected, c-03 busy, c-07 on version "beta".
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 25; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "c-%02d", i);
+    auto id = store_->UpsertClient(name, 100 + i, i == 7 ? R"({"version":"beta"})" : R"({"version":"1"})", 1000 + i);
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+    if (i % 3 == 0) {
+      LiveClient live;
+      live.client_id = *id;
+      live.name = name;
+      live.peer = std::string("peer-") + name;
+      live.busy_job = i == 3 ? 1 : 0;
+      registry_.Upsert(live);
+    }
+  }
+  auto names = [](const json& page) {
+    std::vector<std::string> out;
+    for (const auto& c : page["clients"]) out.push_back(c["name"]);
+    return out;
+  };
+
+  // Without parameters: the whole array, as before.
+  json all = Body(Get("/api/clients"));
+  ASSERT_TRUE(all.is_array());
+  EXPECT_EQ(all.size(), 25u);
+
+  // Pages by name cover the list exactly once.
+  json p0 = Body(Get("/api/clients?limit=10&offset=0"));
+  EXPECT_EQ(p0["total"], 25);
+  EXPECT_EQ(p0["limit"], 10);
+  EXPECT_EQ(p0["offset"], 0);
+  EXPECT_EQ(p0["counts"], (json{{"known", 25}, {"connected", 9}, {"busy", 1}}));
+  EXPECT_EQ(names(p0).front(), "c-00");
+  EXPECT_EQ(names(p0).back(), "c-09");
+  json p2 = Body(Get("/api/clients?limit=10&offset=20"));
+  EXPECT_EQ(names(p2), (std::vector<std::string>{"c-20", "c-21", "c-22", "c-23", "c-24"}));
+  EXPECT_EQ(Body(Get("/api/clients?limit=10&offset=30"))["clients"], json::array());
+  EXPECT_EQ(Body(Get("/api/clients?offset=0"))["limit"], 100);  // default page size
+
+  // Connected first, then by name.
+  json byc = Body(Get("/api/clients?limit=10&sort=connected"));
+  EXPECT_EQ(names(byc), (std::vector<std::string>{"c-00", "c-03", "c-06", "c-09", "c-12", "c-15", "c-18", "c-21",
+                                                  "c-24", "c-01"}));
+  EXPECT_EQ(byc["clients"][0]["connected"], true);
+  EXPECT_EQ(byc["clients"][9]["connected"], false);
+
+  // Status filters and search.
+  EXPECT_EQ(Body(Get("/api/clients?status=connected"))["total"], 9);
+  EXPECT_EQ(Body(Get("/api/clients?status=disconnected"))["total"], 16);
+  json busy = Body(Get("/api/clients?status=busy"));
+  EXPECT_EQ(names(busy), std::vector<std::string>{"c-03"});
+  EXPECT_EQ(busy["counts"]["known"], 25);  // counts ignore the filter
+  EXPECT_EQ(names(Body(Get("/api/clients?q=C-1"))).size(), 10u);  // c-10..c-19, case-insensitive
+  EXPECT_EQ(names(Body(Get("/api/clients?q=BETA"))), std::vector<std::string>{"c-07"});  // version
+  {
+    auto by_id = names(Body(Get("/api/clients?q=" + std::to_string(ids[4]))));  // exact id (or a name containing it)
+    EXPECT_NE(std::find(by_id.begin(), by_id.end(), "c-04"), by_id.end());
+  }
+  EXPECT_EQ(names(Body(Get("/api/clients?q=c-2%34"))), std::vector<std::string>{"c-24"});  // %-decoded
+  EXPECT_EQ(Body(Get("/api/clients?q=c-1&status=connected&limit=2"))["total"], 3);  // c-12 c-15 c-18
+
+  // Bad parameters are named in a 400.
+  for (const char* bad : {"/api/clients?limit=0", "/api/clients?limit=1001", "/api/clients?limit=x",
+                          "/api/clients?offset=-1", "/api/clients?status=sleeping", "/api/clients?sort=age",
+                          "/api/clients?limit=1&limit=2", "/api/clients?q=%zz", "/api/clients?colour=red"}) {
+    auto res = Get(bad);
+    EXPECT_EQ(res.result(), http::status::bad_request) << bad;
+    EXPECT_TRUE(Body(res).contains("error")) << bad;
+  }
+  EXPECT_NE(Body(Get("/api/clients?limit=0"))["error"].get<std::string>().find("limit"), std::string::npos);
 }
 
 TEST_F(ApiTest, ModelDownload) {

@@ -1,7 +1,7 @@
 // REST client: every request carries `Authorization: Bearer <token>` when a
 // token is set; errors come back as ApiError (status 0 = network failure).
 import { getToken } from './auth';
-import type { Client, Job, Participation, Round } from './types';
+import type { Client, ClientPage, ClientQuery, Job, Participation, Round } from './types';
 
 export interface FieldError {
   field: string;
@@ -81,6 +81,12 @@ export const getRounds = (id: number) => request<Round[]>('GET', `api/jobs/${id}
 export const getParticipations = (id: number) =>
   request<Participation[]>('GET', `api/jobs/${id}/participations`);
 export const getClients = () => request<Client[]>('GET', 'api/clients');
+/** One page of clients, filtered and sorted by the server (GET /api/clients?limit=…). */
+export function getClientsPage(q: ClientQuery): Promise<ClientPage> {
+  const p = new URLSearchParams({ limit: String(q.limit), offset: String(q.offset), status: q.status, sort: 'connected' });
+  if (q.q) p.set('q', q.q);
+  return request<ClientPage>('GET', `api/clients?${p.toString()}`);
+}
 export const createJob = (spec: unknown) => request<{ id: number }>('POST', 'api/jobs', spec);
 export const cancelJob = (id: number) => request<unknown>('POST', `api/jobs/${id}/cancel`);
 

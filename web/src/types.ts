@@ -86,6 +86,24 @@ export interface Client {
   info: { dataset?: string; capabilities?: number; version?: string };
 }
 
+export type ClientStatusFilter = 'all' | 'connected' | 'disconnected' | 'busy';
+
+export interface ClientQuery {
+  limit: number;
+  offset: number;
+  status: ClientStatusFilter;
+  q: string;
+}
+
+/** GET /api/clients with paging parameters. */
+export interface ClientPage {
+  total: number;
+  offset: number;
+  limit: number;
+  counts: { known: number; connected: number; busy: number };
+  clients: Client[];
+}
+
 /** A server push on /api/events. */
 export interface ServerEvent {
   type: string;

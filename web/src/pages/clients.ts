@@ -1,18 +1,20 @@
-// Clients: filter box + status filter, 100 rows per page, so 1,000+ clients
-// stay responsive (only the visible page is rendered).
-import { getClients } from '../api';
+// Clients: filter box + status filter, 100 rows per page. The server filters,
+// sorts (connected first, then by name) and pages (GET /api/clients?limit=…),
+// so with thousands of clients the page fetches and renders only one page,
+// and bursts of client events cause at most one refresh per second.
+import { getClientsPage } from '../api';
 import { clear, debounce, h, type Page } from '../dom';
 import { fmtBytes, fmtInt, fmtRelative, fmtTime } from '../format';
 import { live } from '../live';
-import type { Client } from '../types';
+import type { ClientPage, ClientStatusFilter } from '../types';
 
 const PAGE_SIZE = 100;
 
 export function clientsPage(): Page {
-  let clients: Client[] = [];
+  let data: ClientPage | null = null;
   let page = 0;
   let text = '';
-  let show: 'all' | 'connected' | 'disconnected' | 'busy' = 'all';
+  let show: ClientStatusFilter = 'all';
   let alive = true;
   let loaded = false;
 
@@ -68,34 +70,19 @@ export function clientsPage(): Page {
     ),
   );
 
-  function visible(): Client[] {
-    const q = text.trim().toLowerCase();
-    return clients.filter((c) => {
-      if (show === 'connected' && !c.connected) return false;
-      if (show === 'disconnected' && c.connected) return false;
-      if (show === 'busy' && !c.busy) return false;
-      if (!q) return true;
-      return (
-        c.name.toLowerCase().includes(q) ||
-        String(c.id) === q ||
-        (c.info?.version ?? '').toLowerCase().includes(q)
-      );
-    });
-  }
-
   function render(): void {
     const now = Date.now();
-    const connected = clients.filter((c) => c.connected).length;
-    const busy = clients.filter((c) => c.busy).length;
-    summary.textContent = loaded ? `${fmtInt(connected)} connected · ${fmtInt(busy)} busy · ${fmtInt(clients.length)} known` : 'Loading…';
-    const rows = visible();
-    const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
-    page = Math.min(page, pages - 1);
-    const slice = rows.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+    const counts = data?.counts;
+    summary.textContent = counts
+      ? `${fmtInt(counts.connected)} connected · ${fmtInt(counts.busy)} busy · ${fmtInt(counts.known)} known`
+      : 'Loading…';
+    const total = data?.total ?? 0;
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    const slice = data?.clients ?? [];
     if (!slice.length) {
       clear(
         tbody,
-        h('tr', null, h('td', { colspan: 8, class: 'empty' }, !loaded ? 'Loading…' : clients.length ? 'No client matches the filter.' : 'No client has connected yet.')),
+        h('tr', null, h('td', { colspan: 8, class: 'empty' }, !loaded ? 'Loading…' : counts?.known ? 'No client matches the filter.' : 'No client has connected yet.')),
       );
     } else {
       clear(
@@ -131,12 +118,12 @@ export function clientsPage(): Page {
       );
     }
     if (pages <= 1) {
-      clear(pager, rows.length ? h('span', { class: 'muted small' }, `${fmtInt(rows.length)} shown`) : null);
+      clear(pager, total ? h('span', { class: 'muted small' }, `${fmtInt(total)} shown`) : null);
     } else {
       clear(
         pager,
         h('button', { class: 'btn btn-small', type: 'button', testid: 'clients-prev', disabled: page === 0, onclick: () => goPage(page - 1) }, '‹ Prev'),
-        h('span', { class: 'muted small' }, `${fmtInt(page * PAGE_SIZE + 1)}–${fmtInt(page * PAGE_SIZE + slice.length)} of ${fmtInt(rows.length)}`),
+        h('span', { class: 'muted small' }, `${fmtInt(page * PAGE_SIZE + 1)}–${fmtInt(page * PAGE_SIZE + slice.length)} of ${fmtInt(total)}`),
         h('button', { class: 'btn btn-small', type: 'button', testid: 'clients-next', disabled: page >= pages - 1, onclick: () => goPage(page + 1) }, 'Next ›'),
       );
     }
@@ -144,7 +131,7 @@ export function clientsPage(): Page {
 
   function goPage(p: number): void {
     page = p;
-    render();
+    void refresh();
     // Start the new page at its first row (the pager is below the table).
     if (el.getBoundingClientRect().top < 0) window.scrollTo({ top: 0 });
   }
@@ -152,33 +139,58 @@ export function clientsPage(): Page {
   const refilter = debounce(() => {
     text = filter.value;
     page = 0;
-    render();
-  }, 120);
+    void refresh();
+  }, 200);
   filter.addEventListener('input', refilter);
   showSel.addEventListener('change', () => {
     show = showSel.value as typeof show;
     page = 0;
-    render();
+    void refresh();
   });
 
   let inflight = false;
+  let again = false;  // a refresh was asked for while one was in flight
   async function refresh(): Promise<void> {
-    if (inflight) return;
+    if (inflight) {
+      again = true;
+      return;
+    }
     inflight = true;
+    lastRefresh = Date.now();
     try {
-      const cs = await getClients();
+      const want = { limit: PAGE_SIZE, offset: page * PAGE_SIZE, status: show, q: text.trim() };
+      const got = await getClientsPage(want);
       if (!alive) return;
-      // Connected first, then by name.
-      clients = cs.sort((a, b) => Number(b.connected) - Number(a.connected) || a.name.localeCompare(b.name));
+      // Past the end (clients left, or the filter shrank the list): go to the last page.
+      const last = Math.max(0, Math.ceil(got.total / PAGE_SIZE) - 1);
+      if (page > last) {
+        page = last;
+        again = true;
+      }
+      data = got;
       loaded = true;
       render();
     } catch {
       /* banner shows it */
     } finally {
       inflight = false;
+      if (again && alive) {
+        again = false;
+        void refresh();
+      }
     }
   }
-  const soon = debounce(() => void refresh(), 300);
+  // Throttle, not debounce: a storm of client events (a thousand clients
+  // registering) refreshes once a second rather than never or constantly.
+  let lastRefresh = 0;
+  let soonTimer: ReturnType<typeof setTimeout> | undefined;
+  function soon(): void {
+    if (soonTimer !== undefined) return;
+    soonTimer = setTimeout(() => {
+      soonTimer = undefined;
+      void refresh();
+    }, Math.max(0, lastRefresh + 1000 - Date.now()));
+  }
   const unsub = live.subscribe({
     refresh: () => void refresh(),
     onEvent: (ev) => {
@@ -192,7 +204,7 @@ export function clientsPage(): Page {
     el,
     destroy() {
       alive = false;
-      soon.cancel();
+      if (soonTimer !== undefined) clearTimeout(soonTimer);
       refilter.cancel();
       unsub();
       clearInterval(tick);
