@@ -2,17 +2,27 @@
 
 namespace fedpress::server {
 
+std::map<std::string, LiveClient>::iterator ClientRegistry::EraseLocked(
+    std::map<std::string, LiveClient>::iterator it) {
+  if (auto n = peer_by_name_.find(it->second.name); n != peer_by_name_.end() && n->second == it->first)
+    peer_by_name_.erase(n);
+  if (auto i = peer_by_id_.find(it->second.client_id); i != peer_by_id_.end() && i->second == it->first)
+    peer_by_id_.erase(i);
+  return by_peer_.erase(it);
+}
+
 std::optional<std::string> ClientRegistry::Upsert(const LiveClient& c) {
   std::lock_guard<std::mutex> lock(mu_);
   std::optional<std::string> old_peer;
-  for (auto it = by_peer_.begin(); it != by_peer_.end(); ++it) {
-    if (it->second.name == c.name && it->first != c.peer) {
-      old_peer = it->first;
-      by_peer_.erase(it);
-      break;
-    }
+  if (auto n = peer_by_name_.find(c.name); n != peer_by_name_.end() && n->second != c.peer) {
+    old_peer = n->second;
+    if (auto it = by_peer_.find(n->second); it != by_peer_.end()) EraseLocked(it);
   }
+  // The same connection under another name (or id) drops its old index entries.
+  if (auto it = by_peer_.find(c.peer); it != by_peer_.end()) EraseLocked(it);
   by_peer_[c.peer] = c;
+  peer_by_name_[c.name] = c.peer;
+  peer_by_id_[c.client_id] = c.peer;
   return old_peer;
 }
 
@@ -25,9 +35,11 @@ std::optional<LiveClient> ClientRegistry::ByPeer(const std::string& peer) const 
 
 std::optional<LiveClient> ClientRegistry::ById(int64_t client_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [peer, c] : by_peer_)
-    if (c.client_id == client_id) return c;
-  return std::nullopt;
+  auto i = peer_by_id_.find(client_id);
+  if (i == peer_by_id_.end()) return std::nullopt;
+  auto it = by_peer_.find(i->second);
+  if (it == by_peer_.end()) return std::nullopt;
+  return it->second;
 }
 
 void ClientRegistry::Touch(const std::string& peer, int64_t steady_ms, int64_t wall_ms) {
@@ -40,11 +52,12 @@ void ClientRegistry::Touch(const std::string& peer, int64_t steady_ms, int64_t w
 
 void ClientRegistry::SetBusy(int64_t client_id, int64_t job, uint32_t round) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [peer, c] : by_peer_)
-    if (c.client_id == client_id) {
-      c.busy_job = job;
-      c.busy_round = round;
-    }
+  auto i = peer_by_id_.find(client_id);
+  if (i == peer_by_id_.end()) return;
+  auto it = by_peer_.find(i->second);
+  if (it == by_peer_.end()) return;
+  it->second.busy_job = job;
+  it->second.busy_round = round;
 }
 
 void ClientRegistry::SetHeld(const std::string& peer, int64_t job, uint32_t round, uint32_t crc) {
@@ -61,7 +74,7 @@ std::optional<LiveClient> ClientRegistry::Remove(const std::string& peer) {
   auto it = by_peer_.find(peer);
   if (it == by_peer_.end()) return std::nullopt;
   LiveClient c = it->second;
-  by_peer_.erase(it);
+  EraseLocked(it);
   return c;
 }
 
@@ -71,7 +84,7 @@ std::vector<LiveClient> ClientRegistry::Expire(int64_t cutoff_steady_ms) {
   for (auto it = by_peer_.begin(); it != by_peer_.end();) {
     if (it->second.last_seen_steady_ms < cutoff_steady_ms) {
       gone.push_back(it->second);
-      it = by_peer_.erase(it);
+      it = EraseLocked(it);
     } else {
       ++it;
     }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace fedpress::server {
@@ -54,8 +55,15 @@ class ClientRegistry {
   size_t size() const;
 
  private:
+  // Removes `it` and its index entries. REQUIRES: mu_ held.
+  std::map<std::string, LiveClient>::iterator EraseLocked(std::map<std::string, LiveClient>::iterator it);
+
   mutable std::mutex mu_;
   std::map<std::string, LiveClient> by_peer_;  // GUARDED_BY(mu_)
+  // Indexes into by_peer_, so lookups by name or id stay O(1) with thousands
+  // of clients (names and ids are unique among live entries).
+  std::unordered_map<std::string, std::string> peer_by_name_;  // GUARDED_BY(mu_)
+  std::unordered_map<int64_t, std::string> peer_by_id_;        // GUARDED_BY(mu_)
 };
 
 }  // namespace fedpress::server
