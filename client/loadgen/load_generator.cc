@@ -37,6 +37,9 @@ struct SimClient {
   int64_t update_give_up_ms = 0;
   protocol::Update update;
   SharedBytes payload;
+  // A TRAIN waiting for the job's initial model (being derived).
+  std::optional<std::pair<protocol::Train, std::vector<uint8_t>>> waiting_task;
+  int64_t retry_task_ms = 0;
 };
 
 // Bounds log output when a thousand clients see the same problem.
@@ -180,8 +183,17 @@ void LoadGenerator::RunShard(Shard& s) {
   };
 
   auto on_train = [&](SimClient& c, const protocol::Train& t, std::span<const uint8_t> payload, int64_t now) {
-    ++stats_.trains;
     auto held = versions_->Apply(t, payload);
+    if (!held.ok() && held.status().code() == StatusCode::kUnavailable) {
+      // Keep it (a newer TRAIN replaces it) and try again on the next scan.
+      if (!c.waiting_task || c.waiting_task->second.data() != payload.data())
+        c.waiting_task.emplace(t, std::vector<uint8_t>(payload.begin(), payload.end()));
+      c.retry_task_ms = now + 200;
+      c.has_update = false;
+      return;
+    }
+    c.waiting_task.reset();
+    ++stats_.trains;
     std::optional<ModelLayout> layout;
     if (held.ok()) layout = versions_->LayoutOf(t.job_id);
     Result<std::shared_ptr<const PayloadSet>> set = Status::FailedPrecondition("the model layout is unknown");
@@ -285,6 +297,11 @@ void LoadGenerator::RunShard(Shard& s) {
     if (!c.registered) {
       if (now >= c.next_register_ms) register_now(c, now);
       return;
+    }
+    if (c.waiting_task && now >= c.retry_task_ms) {
+      auto task = std::move(*c.waiting_task);
+      c.waiting_task.reset();
+      on_train(c, task.first, task.second, now);
     }
     if (now >= c.next_heartbeat_ms) {
       if (send(c, protocol::Heartbeat{c.held.job, c.held.round, c.held.crc})) ++stats_.heartbeats_sent;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "common/byte_io.h"
@@ -23,7 +24,7 @@ uint32_t ValuesCrc(const ModelWeights& w) {
 Result<HeldVersion> ModelVersions::Apply(const protocol::Train& task, std::span<const uint8_t> payload) {
   std::lock_guard<std::mutex> lock(mu_);
   auto r = ApplyLocked(task, payload);
-  if (!r.ok()) ++stats_.failures;
+  if (!r.ok() && r.status().code() != StatusCode::kUnavailable) ++stats_.failures;
   return r;
 }
 
@@ -44,6 +45,8 @@ void ModelVersions::SwitchJob(int64_t job) {
   layout_.reset();
   initial_.reset();
   initial_error_.reset();
+  if (initial_future_.valid()) initial_future_.wait();  // an old job's derivation
+  initial_future_ = {};
   versions_.clear();
   verified_.clear();
 }
@@ -54,35 +57,49 @@ void ModelVersions::Keep(int64_t job, uint32_t round, Version v) {
   while (versions_.size() > options_.max_versions) versions_.erase(versions_.begin());
 }
 
+ModelVersions::~ModelVersions() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (initial_future_.valid()) initial_future_.wait();
+}
+
 Result<const ModelWeights*> ModelVersions::InitialModel(const protocol::Train& task) {
   if (initial_) return &*initial_;
   if (initial_error_) return *initial_error_;
-  Status st;
   if (options_.model_tool.empty()) {
-    st = Status::FailedPrecondition("no fedpress-model to derive the initial model with (--model-tool)");
-  } else {
+    initial_error_ = Status::FailedPrecondition("no fedpress-model to derive the initial model with (--model-tool)")
+                         .WithContext("initial model of job " + std::to_string(task.job_id));
+    spdlog::warn("{}", initial_error_->ToString());
+    return *initial_error_;
+  }
+  if (!initial_future_.valid()) {
+    // fedpress-model init takes seconds: run it off the socket loops.
     const std::string path = options_.work_dir + "/job-" + std::to_string(task.job_id) + "-initial.ckpt";
     server::ModelToolOptions mopt;
     mopt.binary = options_.model_tool;
     mopt.timeout_s = 300;
-    st = server::ModelTool(mopt).Init(task.model, task.seed, task.job_id, path);
-    if (st.ok()) {
+    initial_future_ = std::async(std::launch::async, [mopt, path, model = task.model, seed = task.seed,
+                                                      job = task.job_id]() -> Result<ModelWeights> {
+      FP_RETURN_IF_ERROR(server::ModelTool(mopt).Init(model, seed, job, path));
       auto ckpt = ReadCheckpoint(path);
       std::error_code ec;
       std::filesystem::remove(path, ec);
-      if (ckpt.ok()) {
-        initial_ = std::move(ckpt->weights);
-        if (!layout_) layout_ = initial_->layout();
-        spdlog::info("job {}: derived the initial {} model ({} parameters) with {}", task.job_id, task.model,
-                     initial_->layout().total_elements(), options_.model_tool);
-        return &*initial_;
-      }
-      st = ckpt.status();
-    }
+      if (!ckpt.ok()) return ckpt.status();
+      return std::move(ckpt->weights);
+    });
   }
-  initial_error_ = st.WithContext("initial model of job " + std::to_string(task.job_id));
-  spdlog::warn("{}", initial_error_->ToString());
-  return *initial_error_;
+  if (initial_future_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+    return Status::Unavailable("the initial model is being derived");
+  auto got = initial_future_.get();
+  if (!got.ok()) {
+    initial_error_ = got.status().WithContext("initial model of job " + std::to_string(task.job_id));
+    spdlog::warn("{}", initial_error_->ToString());
+    return *initial_error_;
+  }
+  initial_ = std::move(*got);
+  if (!layout_) layout_ = initial_->layout();
+  spdlog::info("job {}: derived the initial {} model ({} parameters) with {}", task.job_id, task.model,
+               initial_->layout().total_elements(), options_.model_tool);
+  return &*initial_;
 }
 
 Result<HeldVersion> ModelVersions::ApplyLocked(const protocol::Train& task, std::span<const uint8_t> payload) {

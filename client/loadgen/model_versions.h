@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -52,11 +53,14 @@ struct ModelVersionsStats {
 class ModelVersions {
  public:
   explicit ModelVersions(ModelVersionsOptions options) : options_(std::move(options)) {}
+  ~ModelVersions();  // waits for a running initial-model derivation
 
-  // The version held after applying `payload` for `task`. Errors (the client
-  // then reports it holds no usable version, as fedpress-client does):
-  // FailedPrecondition when the base version is not held, Corruption when a
-  // CRC does not match, others from decoding.
+  // The version held after applying `payload` for `task`. Unavailable while
+  // the job's initial model is still being derived (in the background: the
+  // caller keeps the task and asks again later, its heartbeats flowing).
+  // Errors (the client then reports it holds no usable version, as
+  // fedpress-client does): FailedPrecondition when the base version is not
+  // held, Corruption when a CRC does not match, others from decoding.
   Result<HeldVersion> Apply(const protocol::Train& task, std::span<const uint8_t> payload);
 
   // The job's model layout, once known.
@@ -72,7 +76,8 @@ class ModelVersions {
   using MemoKey = std::tuple<int64_t, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, size_t>;
 
   Result<HeldVersion> ApplyLocked(const protocol::Train& task, std::span<const uint8_t> payload);
-  // The job's initial model (fedpress-model init), cached; error if no tool.
+  // The job's initial model (fedpress-model init on a background thread),
+  // cached; Unavailable while it runs; an error if there is no tool.
   Result<const ModelWeights*> InitialModel(const protocol::Train& task);
   void Keep(int64_t job, uint32_t round, Version v);
   void SwitchJob(int64_t job);
@@ -83,6 +88,7 @@ class ModelVersions {
   std::optional<ModelLayout> layout_;                // GUARDED_BY(mu_)
   std::optional<ModelWeights> initial_;              // GUARDED_BY(mu_)
   std::optional<Status> initial_error_;              // GUARDED_BY(mu_): init failed once for job_
+  std::future<Result<ModelWeights>> initial_future_; // GUARDED_BY(mu_): init running
   std::map<uint32_t, Version> versions_;             // GUARDED_BY(mu_): round -> version
   std::set<MemoKey> verified_;                       // GUARDED_BY(mu_)
   ModelVersionsStats stats_;                         // GUARDED_BY(mu_)
