@@ -17,6 +17,7 @@
 #include "client/session.h"
 #include "client/trainer.h"
 #include "common/checksum.h"
+#include "common/cli_config.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "compression/error_feedback.h"
@@ -65,7 +66,14 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "training threads")->check(CLI::Range(1, 256))->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
+  // Every option can also be set in /etc/fedpress/client.toml (--config); the command line wins.
+  bool print_config = false;
+  AddConfigFileOptions(app, "/etc/fedpress/client.toml", &print_config);
   CLI11_PARSE(app, argc, argv);
+  if (print_config) {
+    std::fputs(EffectiveConfigToml(app).c_str(), stdout);
+    return 0;
+  }
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (name.empty()) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <spdlog/spdlog.h>
 
+#include "common/cli_config.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/model_catalog.h"
@@ -136,9 +137,20 @@ int main(int argc, char** argv) {
   rotate->add_option("--state-dir", rotate_state_dir, "state directory (for the default token file)")
       ->capture_default_str();
   rotate->add_option("--admin-token-file", rotate_token_file, "token file (default: STATE_DIR/admin-token)");
+  // Every option can also be set in /etc/fedpress/server.toml (--config); the command line wins.
+  bool print_config = false;
+  AddConfigFileOptions(app, "/etc/fedpress/server.toml", &print_config);
   CLI11_PARSE(app, argc, argv);
+  if (print_config) {
+    std::fputs(EffectiveConfigToml(app).c_str(), stdout);
+    return 0;
+  }
 
   if (*rotate) {
+    // rotate-token's own flags win; otherwise it uses the server's (which may come from --config).
+    if (rotate->get_option("--db")->count() == 0) rotate_db = db;
+    if (rotate->get_option("--state-dir")->count() == 0) rotate_state_dir = state_dir;
+    if (rotate_token_file.empty() && app.get_option("--admin-token-file")->count() > 0) rotate_token_file = token_file;
     if (rotate_token_file.empty()) rotate_token_file = rotate_state_dir + "/admin-token";
     return RotateToken(rotate_db, rotate_token_file);
   }
