@@ -60,7 +60,7 @@ struct LoadGenerator::Shard {
   std::vector<size_t> item_client;  // items[k] belongs to clients[item_client[k]]
   bool items_dirty = true;
   compression::SplitMix64 rng{1};
-  LogBudget train_failures, rejects;
+  LogBudget train_failures, rejects, socket_errors;
 };
 
 LoadGenerator::LoadGenerator(LoadGenOptions options, ModelVersions* versions, UpdateLibrary* updates)
@@ -80,7 +80,9 @@ Status LoadGenerator::Run() {
 
   zmq::context_t ctx(options_.io_threads);
   // Room for every client socket (the default cap is 1023).
-  if (zmq_ctx_set(ctx.handle(), ZMQ_MAX_SOCKETS, options_.clients + 64) != 0)
+  // Closed sockets linger until ZeroMQ's reaper frees them, so reconnect
+  // storms briefly need more than one per client.
+  if (zmq_ctx_set(ctx.handle(), ZMQ_MAX_SOCKETS, 2 * options_.clients + 64) != 0)
     return Status::Internal(std::string("cannot raise ZMQ_MAX_SOCKETS: ") + zmq_strerror(zmq_errno()));
 
   const int nshards = std::min(options_.threads, options_.clients);
@@ -132,9 +134,11 @@ Status LoadGenerator::Run() {
 
 void LoadGenerator::RunShard(Shard& s) {
   const LoadGenOptions& o = options_;
-  auto new_socket = [&](SimClient& c) {
+  auto new_socket = [&](SimClient& c) -> bool {
     if (c.sock) c.sock.reset();
     else ++stats_.sockets;
+    s.items_dirty = true;
+    try {
     auto sock = std::make_unique<zmq::socket_t>(*s.ctx, zmq::socket_type::dealer);
     sock->set(zmq::sockopt::linger, 0);
     sock->set(zmq::sockopt::immediate, 1);
@@ -150,7 +154,13 @@ void LoadGenerator::RunShard(Shard& s) {
     }
     sock->connect(o.server);
     c.sock = std::move(sock);
-    s.items_dirty = true;
+    return true;
+    } catch (const zmq::error_t& e) {
+      // Out of descriptors or sockets: try again later rather than abort.
+      if (s.socket_errors.Take()) spdlog::warn("{}: cannot open a socket: {}", c.name, e.what());
+      c.next_register_ms = SteadyMs() + 1000;
+      return false;
+    }
   };
   auto send = [&](SimClient& c, const Message& m, const SharedBytes& payload = nullptr) -> bool {
     auto env = protocol::EncodeEnvelope(m);
@@ -291,8 +301,8 @@ void LoadGenerator::RunShard(Shard& s) {
   auto timers = [&](SimClient& c, int64_t now) {
     if (c.stopped) return;
     if (!c.sock) {
-      if (now < c.next_register_ms) return;  // not started yet (ramp)
-      new_socket(c);
+      if (now < c.next_register_ms) return;  // not started yet (ramp), or a socket error
+      if (!new_socket(c)) return;
     }
     if (!c.registered) {
       if (now >= c.next_register_ms) register_now(c, now);
@@ -325,8 +335,8 @@ void LoadGenerator::RunShard(Shard& s) {
     if (now - c.last_heard_ms > int64_t{c.heartbeat_ms} * 4 + 5000) {
       ++stats_.reconnects;
       unregister(c);
-      new_socket(c);
       c.next_register_ms = now;
+      new_socket(c);
     }
   };
 

@@ -72,7 +72,11 @@ trap 'exit 130' INT TERM
 
 # Security flags, where this build has them (CURVE on by default elsewhere).
 SERVER_SEC=()
-"$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--insecure' && SERVER_SEC=(--insecure)
+SERVER_HELP=$("$BIN/fedpress-server" --help 2>&1 || true)
+case "$SERVER_HELP" in *--insecure*) SERVER_SEC=(--insecure) ;; esac
+# Per-source rate limits count every loadgen client as one source (one
+# address, no credential): lift them, or N clients' heartbeats look like a flood.
+case "$SERVER_HELP" in *--source-rate*) SERVER_SEC+=(--source-rate 1000000 --source-burst 1000000) ;; esac
 
 HZ=$(getconf CLK_TCK)
 # utime+stime (own) and cutime+cstime (waited-for children) of a pid, in seconds.
