@@ -211,6 +211,20 @@ Status ApplyDirection(const json& j, const std::string& path, DirectionSpec* d) 
                                            static_cast<int64_t>(kMaxModelElements)));
     d->dense_layers_below = static_cast<uint64_t>(v);
   }
+  if (j.contains("small_layers")) {
+    const json& sl = j["small_layers"];
+    const std::string sp = path + ".small_layers";
+    FP_RETURN_IF_ERROR(CheckObject(sl, sp, {"below", "ratio"}));
+    if (!sl.contains("below")) return Err(sp + ".below", "required (layers with fewer elements)");
+    if (!sl.contains("ratio")) return Err(sp + ".ratio", "required (the least fraction they send)");
+    FP_ASSIGN_OR_RETURN(int64_t below, GetInt(sl["below"], sp + ".below", 0,
+                                               static_cast<int64_t>(kMaxModelElements)));
+    const json& r = sl["ratio"];
+    if (!r.is_number() || !std::isfinite(r.get<double>()) || r.get<double>() <= 0 || r.get<double>() > 1)
+      return Err(sp + ".ratio", "must be a number in (0, 1], got " + Show(r));
+    d->small_layers_below = static_cast<uint64_t>(below);
+    d->small_layer_ratio = r.get<double>();
+  }
   if (j.contains("layers")) {
     const json& ls = j["layers"];
     const std::string lp = path + ".layers";
@@ -290,6 +304,20 @@ std::optional<CompressionSpec> MakePreset(std::string_view name) {
     s.downlink = TopKUniform(0.10, 8, 256, false);
     return s;
   }
+  // topk2%-q4 with layer-wise density ("lw"): sparsified layers below 8,192
+  // values (the convolutions and the classifier of small CNNs) send 20 % up and
+  // 50 % down, paid for by 1.8 % instead of 2 % on the big layers. Measured on
+  // Fashion-MNIST cnn: same upload bytes as topk2%-q4, accuracy much closer to
+  // dense (docs/bench).
+  if (name == "topk2%-q4-lw") {
+    s.uplink = TopKUniform(0.018, 4, 256, true);
+    s.uplink.small_layers_below = 8192;
+    s.uplink.small_layer_ratio = 0.2;
+    s.downlink = TopKUniform(0.10, 8, 256, false);
+    s.downlink.small_layers_below = 8192;
+    s.downlink.small_layer_ratio = 0.5;
+    return s;
+  }
   if (name == "fedzip") {
     s.uplink = TopKUniform(0.01, 4, 256, true);
     s.uplink.quantize = QuantizeSpec{};
@@ -351,7 +379,7 @@ ValuePlan ToValuePlan(const QuantizeSpec& q) {
 }  // namespace
 
 std::vector<std::string> PresetNames() {
-  return {"none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "fedzip", "stc"};
+  return {"none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "topk2%-q4-lw", "fedzip", "stc"};
 }
 
 Result<CompressionSpec> Preset(std::string_view name) {
@@ -367,7 +395,8 @@ Result<CompressionSpec> Preset(std::string_view name) {
 Result<CompressionSpec> ParseCompressionSpec(const json& j, std::string_view path_sv) {
   const std::string path(path_sv);
   FP_RETURN_IF_ERROR(CheckObject(j, path, {"preset", "method", "sparsify", "quantize", "index", "entropy",
-                                           "error_feedback", "dense_layers_below", "layers", "downlink"}));
+                                           "error_feedback", "dense_layers_below", "small_layers", "layers",
+                                           "downlink"}));
   CompressionSpec s;  // default = preset none
   s.preset = "none";
   if (j.contains("preset") && j.contains("method"))
@@ -391,7 +420,7 @@ Result<CompressionSpec> ParseCompressionSpec(const json& j, std::string_view pat
     const json& d = j["downlink"];
     const std::string dp = path + ".downlink";
     FP_RETURN_IF_ERROR(CheckObject(d, dp, {"preset", "sparsify", "quantize", "index", "entropy",
-                                           "error_feedback", "dense_layers_below", "layers"}));
+                                           "error_feedback", "dense_layers_below", "small_layers", "layers"}));
     if (d.contains("preset")) {
       FP_ASSIGN_OR_RETURN(std::string name, GetString(d["preset"], dp + ".preset"));
       auto p = MakePreset(name);
@@ -419,6 +448,7 @@ json ToJson(const DirectionSpec& d) {
                                                           : json{{"method", "none"}};
   j["error_feedback"] = d.error_feedback;
   j["dense_layers_below"] = d.dense_layers_below;
+  j["small_layers"] = {{"below", d.small_layers_below}, {"ratio", d.small_layer_ratio}};
   json ls = json::array();
   for (const auto& o : d.layers) {
     json oj = {{"match", o.match}};
@@ -478,6 +508,8 @@ std::vector<LayerPlan> ResolvePlan(const DirectionSpec& spec, const ModelLayout&
     } else if (n < spec.dense_layers_below) {
       sp = SparsifySpec{};
       qs = QuantizeSpec{};
+    } else if (n < spec.small_layers_below && sp.method != SparsifyMethod::kNone) {
+      sp.ratio = std::max(sp.ratio, spec.small_layer_ratio);
     }
     LayerPlan p;
     p.sparsify = sp.method;

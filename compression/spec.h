@@ -15,10 +15,12 @@
 //    "entropy":  {"method": "none|zstd", "level": 1..19},
 //    "error_feedback": bool,
 //    "dense_layers_below": 0..2^30,   layers with fewer elements go dense fp32
+//    "small_layers": {"below": 0..2^30, "ratio": (0,1]},  sparsified layers with fewer
+//                    elements send at least that ratio (small layers matter more per value)
 //    "layers": [{"match": "glob*", "sparsify": {...}, "quantize": {...}, "index": {...}}],
 //    "downlink": {same shape as above, without "downlink"}}
 // A preset plus fields starts from the preset and replaces the given fields.
-// Presets: none, q8, topk1%-q4, topk1%-q8, topk2%-q4, fedzip, stc (docs/format.md).
+// Presets: none, q8, topk1%-q4, topk1%-q8, topk2%-q4, topk2%-q4-lw, fedzip, stc (docs/format.md).
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
@@ -86,6 +88,10 @@ struct DirectionSpec {
   EntropySpec entropy;
   bool error_feedback = false;
   uint64_t dense_layers_below = 0;
+  // Sparsified layers with fewer than small_layers_below elements (and no
+  // override) send max(sparsify.ratio, small_layer_ratio) of their values.
+  uint64_t small_layers_below = 0;
+  double small_layer_ratio = 1.0;
   std::vector<LayerOverride> layers;
   bool operator==(const DirectionSpec&) const = default;
 };
@@ -107,7 +113,7 @@ Result<CompressionSpec> ParseCompressionSpec(const nlohmann::json& j,
 Result<CompressionSpec> ParseCompressionSpecText(std::string_view text,
                                                  std::string_view path = "compression");
 
-// Named presets: "none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "fedzip", "stc".
+// Named presets: "none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "topk2%-q4-lw", "fedzip", "stc".
 Result<CompressionSpec> Preset(std::string_view name);
 std::vector<std::string> PresetNames();
 

@@ -114,7 +114,7 @@ TEST_P(ContainerTest, EveryTruncationAndExtensionIsRejected) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, ContainerTest,
-                         ::testing::Combine(::testing::Values("none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "fedzip", "stc"),
+                         ::testing::Combine(::testing::Values("none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "topk2%-q4-lw", "fedzip", "stc"),
                                             ::testing::Bool()),
                          [](const auto& info) {
                            std::string s = std::get<0>(info.param);

@@ -91,7 +91,7 @@ TEST_P(PresetTest, CompressesAsEstimated) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, PresetTest, ::testing::Values("none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "fedzip", "stc"),
+INSTANTIATE_TEST_SUITE_P(All, PresetTest, ::testing::Values("none", "q8", "topk1%-q4", "topk1%-q8", "topk2%-q4", "topk2%-q4-lw", "fedzip", "stc"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& c : s)

@@ -89,6 +89,12 @@ TEST(Spec, ErrorsNameTheirField) {
       {R"({"index":{"method":"elias"}})", "compression.index.method:"},
       {R"({"error_feedback":1})", "compression.error_feedback: must be true or false"},
       {R"({"dense_layers_below":-1})", "compression.dense_layers_below: must be 0.."},
+      {R"({"small_layers":{"below":100}})", "compression.small_layers.ratio: required"},
+      {R"({"small_layers":{"ratio":0.2}})", "compression.small_layers.below: required"},
+      {R"({"small_layers":{"below":100,"ratio":0}})", "compression.small_layers.ratio: must be a number in (0, 1]"},
+      {R"({"small_layers":{"below":100,"ratio":"x"}})", "compression.small_layers.ratio: must be a number"},
+      {R"({"small_layers":{"below":100,"ratio":0.2,"above":3}})", "compression.small_layers.above: unknown field"},
+      {R"({"downlink":{"small_layers":{"below":-5,"ratio":0.5}}})", "compression.downlink.small_layers.below: must be 0.."},
       {R"({"preset":"zip"})", "compression.preset: unknown preset \"zip\""},
       {R"({"method":"topk"})", "compression.method: unknown preset"},
       {R"({"preset":"stc","method":"none"})", "compression.method: give either"},
@@ -111,6 +117,56 @@ TEST(Spec, ErrorsNameTheirField) {
     EXPECT_NE(s.status().message().find(c.message), std::string::npos)
         << c.json << "\n  got: " << s.status().message() << "\n  want: " << c.message;
   }
+}
+
+// The cnn's layout (docs/models.md).
+ModelLayout CnnLayout() {
+  return ModelLayout({{"conv1.weight", {16, 1, 3, 3}}, {"conv1.bias", {16}}, {"conv2.weight", {32, 16, 3, 3}},
+                      {"conv2.bias", {32}}, {"fc1.weight", {128, 1568}}, {"fc1.bias", {128}},
+                      {"fc2.weight", {10, 128}}, {"fc2.bias", {10}}});
+}
+
+TEST(Spec, SmallLayersSendAtLeastTheirRatio) {
+  auto s = Preset("topk2%-q4-lw");
+  ASSERT_TRUE(s.ok());
+  const auto plan = ResolvePlan(s->uplink, CnnLayout());
+  ASSERT_EQ(plan.size(), 8u);
+  EXPECT_EQ(plan[0].sparsify, SparsifyMethod::kNone);  // 144 < dense_layers_below: dense
+  EXPECT_EQ(plan[0].k, 144u);
+  EXPECT_EQ(plan[2].sparsify, SparsifyMethod::kTopK);  // conv2: 4608 < 8192: 20 %
+  EXPECT_EQ(plan[2].k, 922u);
+  EXPECT_EQ(plan[4].k, 3613u);                         // fc1: 200704 * 1.8 %
+  EXPECT_EQ(plan[6].k, 256u);                          // fc2: 1280 * 20 %
+  const auto down = ResolvePlan(s->downlink, CnnLayout());
+  EXPECT_EQ(down[2].k, 2304u);                         // 50 % down
+  EXPECT_EQ(down[4].k, 20070u);                        // 10 %
+  // The ratio is a floor: a denser base ratio is kept.
+  auto t = ParseCompressionSpecText(R"({"preset":"topk2%-q4-lw","sparsify":{"method":"topk","ratio":0.5}})");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(ResolvePlan(t->uplink, CnnLayout())[6].k, 640u);
+  // A layer override wins over small_layers.
+  auto u = ParseCompressionSpecText(
+      R"({"preset":"topk2%-q4-lw","layers":[{"match":"conv2.*","sparsify":{"method":"topk","ratio":0.01}}]})");
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(ResolvePlan(u->uplink, CnnLayout())[2].k, 46u);
+}
+
+// The accuracy runs in docs/bench used the job spec below before the preset
+// existed; the preset must resolve to exactly the same plan, both ways.
+TEST(Spec, LayerwisePresetEqualsTheBenchmarkedGlobSpec) {
+  auto preset = Preset("topk2%-q4-lw");
+  auto globs = ParseCompressionSpecText(R"({"preset":"topk2%-q4",
+     "sparsify":{"method":"topk","ratio":0.018},
+     "layers":[{"match":"conv2.weight","sparsify":{"method":"topk","ratio":0.2}},
+               {"match":"fc2.weight","sparsify":{"method":"topk","ratio":0.2}}],
+     "downlink":{"layers":[{"match":"conv2.weight","sparsify":{"method":"topk","ratio":0.5}},
+                           {"match":"fc2.weight","sparsify":{"method":"topk","ratio":0.5}}]}})");
+  ASSERT_TRUE(preset.ok());
+  ASSERT_TRUE(globs.ok()) << globs.status().ToString();
+  EXPECT_EQ(ResolvePlan(preset->uplink, CnnLayout()), ResolvePlan(globs->uplink, CnnLayout()));
+  EXPECT_EQ(ResolvePlan(preset->downlink, CnnLayout()), ResolvePlan(globs->downlink, CnnLayout()));
+  EXPECT_EQ(preset->uplink.error_feedback, globs->uplink.error_feedback);
+  EXPECT_EQ(preset->uplink.entropy, globs->uplink.entropy);
 }
 
 TEST(Spec, GlobMatch) {
