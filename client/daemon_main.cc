@@ -20,6 +20,7 @@
 #include "common/cli_config.h"
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "common/curve_keys.h"
 #include "compression/error_feedback.h"
 #include "compression/pipeline.h"
 #include "compression/spec.h"
@@ -53,6 +54,23 @@ int main(int argc, char** argv) {
   std::string state_dir;
   app.add_option("--server", server, "server ZeroMQ endpoint")->capture_default_str();
   app.add_option("--name", name, "unique client name [A-Za-z0-9._-] (default: HOSTNAME-INDEX)");
+  // Security: CURVE by default (the server's key pinned, this client's
+  // enrolled keypair); --insecure for a plaintext loopback demo.
+  std::string server_key, key_file;
+  bool insecure = false;
+  app.add_option("--server-key", server_key,
+                 "the server's CURVE public key, pinned (fedpress-server show-key prints it; default: the "
+                 "server-key line of --key-file)");
+  app.add_option("--key-file", key_file,
+                 "this client's CURVE key file, mode 0600 (fedpress-client keygen, or the file from enrollment; "
+                 "default: STATE_DIR/client.key)");
+  app.add_flag("--insecure", insecure, "plaintext, no client key: only against a server started with --insecure");
+  std::string keygen_out;
+  bool keygen_force = false;
+  auto* keygen = app.add_subcommand("keygen", "make this client's CURVE keypair: writes FILE (mode 0600) and "
+                                              "prints the public key for the admin to enroll");
+  keygen->add_option("--out", keygen_out, "key file to write")->required();
+  keygen->add_flag("--force", keygen_force, "replace an existing key file");
   app.add_option("--dataset", dataset, "dataset")->check(CLI::IsMember({"fashion-mnist"}))->capture_default_str();
   app.add_option("--data-dir", data_dir, "directory with train-*-ubyte(.gz) files")->capture_default_str();
   app.add_option("--partition", partition_text, "iid | dirichlet:ALPHA | shards:K")->capture_default_str();
@@ -80,6 +98,32 @@ int main(int argc, char** argv) {
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     name = std::string(host) + "-" + std::to_string(index);
+  if (*keygen) {
+    auto kp = GenerateCurveKeyPair();
+    if (!kp.ok()) {
+      std::fprintf(stderr, "%s\n", kp.status().ToString().c_str());
+      return 1;
+    }
+    CurveKeyFile file{*kp, name, server_key};
+    if (!server_key.empty() && !IsZ85Key(server_key)) {
+      std::fprintf(stderr, "--server-key: expected 40 Z85 characters\n");
+      return 2;
+    }
+    Status st = WriteCurveKeyFile(keygen_out, file, keygen_force);
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s%s\n", st.ToString().c_str(), keygen_force ? "" : " (--force replaces it)");
+      return 1;
+    }
+    std::fprintf(stderr, "wrote %s (mode 0600; the secret key stays here). Enroll this client with:\n"
+                         "  fedpress-server enroll --name %s --public-key %s\n",
+                 keygen_out.c_str(), name.empty() ? "NAME" : name.c_str(), kp->public_key.c_str());
+    std::printf("%s\n", kp->public_key.c_str());
+    return 0;
+  }
+  }
+  if (name.empty() && !insecure && !key_file.empty()) {
+    // A key file from enrollment names its client.
+    if (auto peek = ReadCurveKeyFile(key_file); peek.ok()) name = peek->name;
   }
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [" + name + "] %^%l%$ %v");
   if (state_dir.empty()) state_dir = "fedpress-client-state/" + name;
@@ -88,6 +132,40 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (index >= of) {
+  std::optional<CurveKeyFile> credential;
+  if (!insecure) {
+    const bool default_key_file = key_file.empty();
+    if (default_key_file) key_file = state_dir + "/client.key";
+    auto loaded = ReadCurveKeyFile(key_file);
+    if (!loaded.ok()) {
+      if (loaded.status().code() == StatusCode::kNotFound)
+        spdlog::error("no client key{}: {}. Make one with 'fedpress-client keygen --out {}' and have the admin "
+                      "enroll its public key ('fedpress-server enroll --name {} --public-key KEY'), or use the "
+                      "key file the admin's enrollment produced (--key-file). --insecure only against a "
+                      "server started with --insecure.",
+                      default_key_file ? " (--key-file)" : "", loaded.status().message(), key_file, name);
+      else
+        spdlog::error("--key-file: {}", loaded.status().message());
+      return 2;
+    }
+    credential = std::move(*loaded);
+    if (server_key.empty()) server_key = credential->server_key;
+    if (server_key.empty()) {
+      spdlog::error("no server key to pin: pass --server-key KEY (the server prints it at start; "
+                    "'fedpress-server show-key' on the server) or --insecure for a plaintext loopback server");
+      return 2;
+    }
+    if (!IsZ85Key(server_key)) {
+      spdlog::error("--server-key: expected the server's CURVE public key, 40 Z85 characters");
+      return 2;
+    }
+    if (!credential->name.empty() && credential->name != name)
+      spdlog::warn("{} was made for client '{}' but this client is '{}': the server accepts it only under the "
+                   "name it is enrolled as", key_file, credential->name, name);
+  } else if (!server_key.empty() || !key_file.empty()) {
+    spdlog::error("--insecure goes without --server-key and --key-file");
+    return 2;
+  }
     spdlog::error("--index {} must be smaller than --of {}", index, of);
     return 2;
   }
@@ -301,6 +379,14 @@ int main(int argc, char** argv) {
   spdlog::shutdown();
   std::fflush(stdout);
   std::fflush(stderr);
+  if (credential) {
+    sopt.server_public_key = server_key;
+    sopt.public_key = credential->keys.public_key;
+    sopt.secret_key = credential->keys.secret_key;
+    spdlog::info("CURVE: server key {} pinned; client public key {}", server_key, credential->keys.public_key);
+  } else {
+    spdlog::warn("--insecure: plaintext connection, no client credential");
+  }
   // A task may still be training; nothing of it needs saving, so leave now
   // rather than wait for it.
   std::_Exit(st.ok() ? 0 : 1);

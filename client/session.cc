@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <zmq.h>
+
+#include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -19,6 +23,17 @@ struct Session::Impl {
   TaskHandler handler;
   zmq::context_t ctx{1};
   std::unique_ptr<zmq::socket_t> sock;
+  std::unique_ptr<zmq::socket_t> monitor;  // handshake events of sock
+
+  // What the monitor saw since the socket was made.
+  struct Handshake {
+    bool succeeded = false;
+    bool auth_refused = false;  // ZAP said no (status in auth_status)
+    uint32_t auth_status = 0;
+    bool mechanism_mismatch = false;
+    int failures = 0;           // any failed handshake
+    uint32_t protocol_error = 0;
+  } hs;
   std::mt19937_64 jitter{std::random_device{}()};
 
   // Worker thread: one task at a time; a newer TRAIN replaces a queued one.
@@ -57,9 +72,33 @@ struct Session::Impl {
     }
   }
 
-  void NewSocket() {
+  bool curve() const { return !opt.server_public_key.empty(); }
+
+  void CloseSocket() {
+    if (sock && monitor) zmq_socket_monitor(sock->handle(), nullptr, 0);
+    monitor.reset();
     if (sock) sock->close();
+  }
+
+  void NewSocket() {
+    CloseSocket();
+    hs = Handshake{};
     sock = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    if (curve()) {
+      sock->set(zmq::sockopt::curve_serverkey, opt.server_public_key);
+      sock->set(zmq::sockopt::curve_publickey, opt.public_key);
+      sock->set(zmq::sockopt::curve_secretkey, opt.secret_key);
+    }
+    sock->set(zmq::sockopt::handshake_ivl, opt.handshake_timeout_ms);
+    static std::atomic<uint64_t> monitor_seq{0};
+    const std::string monitor_endpoint = "inproc://fedpress-session-monitor-" + std::to_string(++monitor_seq);
+    if (zmq_socket_monitor(sock->handle(), monitor_endpoint.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+      monitor = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pair);
+      monitor->set(zmq::sockopt::linger, 0);
+      monitor->connect(monitor_endpoint);
+    }
     sock->set(zmq::sockopt::linger, 0);
     sock->set(zmq::sockopt::immediate, 1);  // queue only to live connections
     sock->set(zmq::sockopt::maxmsgsize, opt.max_message_bytes);
@@ -68,6 +107,67 @@ struct Session::Impl {
     sock->set(zmq::sockopt::reconnect_ivl, 200);
     sock->set(zmq::sockopt::reconnect_ivl_max, 5000);
     sock->connect(opt.server);
+  }
+
+  void DrainMonitor() {
+    if (!monitor) return;
+    for (int i = 0; i < 64; ++i) {
+      zmq::message_t head, addr;
+      try {
+        if (!monitor->recv(head, zmq::recv_flags::dontwait)) return;
+        if (head.more()) (void)monitor->recv(addr, zmq::recv_flags::dontwait);
+      } catch (const zmq::error_t&) {
+        return;
+      }
+      if (head.size() < 6) continue;
+      uint16_t event;
+      uint32_t value;
+      std::memcpy(&event, head.data(), 2);
+      std::memcpy(&value, static_cast<const char*>(head.data()) + 2, 4);
+      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        hs.succeeded = true;
+        continue;
+      }
+      ++hs.failures;
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        hs.auth_refused = true;
+        hs.auth_status = value;
+      } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) hs.mechanism_mismatch = true;
+        else hs.protocol_error = value;
+      }
+    }
+  }
+
+  // A handshake that cannot succeed by retrying the same way: stop waiting.
+  bool HandshakeHopeless() const {
+    return !hs.succeeded && (hs.auth_refused || hs.mechanism_mismatch || hs.failures >= 3);
+  }
+
+  // Why the connection does not come up, in words; "" when the monitor saw
+  // no failed handshake.
+  std::string HandshakeProblem() const {
+    if (hs.succeeded || hs.failures == 0) return "";
+    if (hs.auth_refused)
+      return "the server refused this client's key (status " + std::to_string(hs.auth_status) + "): public key " +
+             opt.public_key + " is not enrolled, or was revoked. The admin enrolls it with: fedpress-server enroll "
+             "--name " + opt.name + " --public-key " + opt.public_key;
+    if (hs.mechanism_mismatch)
+      return curve() ? "the server at " + opt.server + " does not use CURVE (started with --insecure?): "
+                           "its clients need --insecure, loopback only"
+                     : "the server at " + opt.server + " requires CURVE: pass --server-key (the key "
+                       "'fedpress-server show-key' prints) and --key-file (this client's enrolled key)";
+    if (hs.protocol_error != 0) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "0x%x", hs.protocol_error);
+      return "the handshake with " + opt.server + " failed (ZMTP protocol error " + hex + ")";
+    }
+    if (curve())
+      return "server key does not match: the server at " + opt.server + " closed the CURVE handshake " +
+             std::to_string(hs.failures) + " time(s). Check --server-key " + opt.server_public_key +
+             ": it must be the key the server prints at start ('fedpress-server show-key')";
+    return "the server at " + opt.server + " closed the connection during the handshake " +
+           std::to_string(hs.failures) + " time(s)";
   }
 
   bool Send(const Message& m, const std::vector<uint8_t>* payload = nullptr) {
@@ -87,13 +187,15 @@ struct Session::Impl {
   // Receives one message within timeout_ms. Frames beyond 2 or undecodable
   // envelopes are logged and dropped.
   std::optional<std::pair<Message, std::vector<uint8_t>>> Receive(int timeout_ms) {
-    zmq::pollitem_t item{sock->handle(), 0, ZMQ_POLLIN, 0};
+    zmq::pollitem_t items[2] = {{sock->handle(), 0, ZMQ_POLLIN, 0},
+                                {monitor ? monitor->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
+      zmq::poll(items, monitor ? 2 : 1, std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t&) {
       return std::nullopt;
     }
-    if (!(item.revents & ZMQ_POLLIN)) return std::nullopt;
+    if (monitor && (items[1].revents & ZMQ_POLLIN)) DrainMonitor();
+    if (!(items[0].revents & ZMQ_POLLIN)) return std::nullopt;
     std::vector<zmq::message_t> frames;
     try {
       do {
@@ -140,6 +242,7 @@ Session::~Session() {
   }
   impl_->cv.notify_all();
   if (impl_->worker.joinable()) impl_->worker.join();
+  impl_->CloseSocket();
   impl_->sock.reset();
 }
 
@@ -160,6 +263,7 @@ Status Session::Run() {
     int64_t resend_at = SteadyMs() + 1000;
     while (!stop_ && SteadyMs() < reg_deadline) {
       auto m = s.Receive(100);
+      if (!m && s.HandshakeHopeless()) break;
       if (!m) {
         if (SteadyMs() >= resend_at) {  // the connection may have come up since
           s.Send(reg);
@@ -182,7 +286,11 @@ Status Session::Run() {
     if (stop_) break;
     if (!registered) {
       int64_t wait = s.Backoff(attempt++);
-      spdlog::warn("no answer from {}; retrying in {:.1f} s", s.opt.server, static_cast<double>(wait) / 1000);
+      s.DrainMonitor();
+      if (std::string problem = s.HandshakeProblem(); !problem.empty())
+        spdlog::error("cannot connect: {}; retrying in {:.1f} s", problem, static_cast<double>(wait) / 1000);
+      else
+        spdlog::warn("no answer from {}; retrying in {:.1f} s", s.opt.server, static_cast<double>(wait) / 1000);
       for (int64_t end = SteadyMs() + wait; !stop_ && SteadyMs() < end;)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
@@ -243,7 +351,7 @@ Status Session::Run() {
     if (!fatal) s.Send(protocol::Bye{"client stopping"});
     // Give ZeroMQ a moment to flush the goodbye.
     impl_->sock->set(zmq::sockopt::linger, 200);
-    impl_->sock->close();
+    impl_->CloseSocket();
   }
   if (fatal) return Status::FailedPrecondition(fatal_reason);
   return Status::OK();

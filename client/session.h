@@ -4,6 +4,12 @@
 // and hands TRAIN tasks to a TaskHandler that runs on a worker thread, so
 // heartbeats keep flowing while a model trains.
 //
+// Security: with `server_public_key` set the socket is a ZeroMQ CURVE client
+// (encrypted; the server must hold that key, and must accept ours). A socket
+// monitor watches the handshake, so a wrong server key, a refused (unenrolled
+// or revoked) client key or a CURVE/plaintext mismatch is logged as such
+// within a few seconds instead of a silent retry loop.
+//
 // Thread-safety: Run() occupies the calling thread; RequestStop() may be
 // called from any thread or a signal handler (it only sets an atomic flag).
 #pragma once
@@ -36,6 +42,12 @@ struct SessionOptions {
   // What each HEARTBEAT reports: the model version the client holds. Called
   // on the session thread; must be thread-safe. Empty: reports none.
   std::function<protocol::Heartbeat()> held_version;
+  // CURVE: the server's public key (pinned) and this client's keypair, all
+  // Z85. All empty: plaintext (--insecure).
+  std::string server_public_key;
+  std::string public_key;
+  std::string secret_key;
+  int handshake_timeout_ms = 5000;
 };
 
 // The result of a TRAIN task: the UPDATE envelope fields and payload.

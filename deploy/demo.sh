@@ -58,8 +58,21 @@ AUTH=(-H "Authorization: Bearer $TOKEN")
 echo "demo: server up — API and dashboard at $API/  (logs in $STATE/logs/)"
 echo "demo: admin token in $TOKEN_FILE (send it as 'Authorization: Bearer <token>')"
 
+# Who may connect: the server speaks CURVE (encrypted) and admits enrolled
+# clients only. Each client gets its own credential (a key file, mode 0600)
+# and pins the server's public key.
+SERVER_KEY=$("$BIN/fedpress-server" show-key --state-dir "$STATE" 2>/dev/null)
+mkdir -p "$STATE/keys"
+for i in $(seq 0 $((CLIENTS - 1))); do
+  "$BIN/fedpress-server" enroll --db "$STATE/fedpress.db" --state-dir "$STATE" --name "edge-$i" \
+    --out "$STATE/keys/edge-$i.key" >/dev/null 2>>"$STATE/logs/enroll.log" ||
+    { cat "$STATE/logs/enroll.log" >&2; echo "demo: enrolling edge-$i failed" >&2; exit 1; }
+done
+echo "demo: CURVE on (server key $SERVER_KEY); enrolled $CLIENTS clients (keys in $STATE/keys/)"
+
 for i in $(seq 0 $((CLIENTS - 1))); do
   "$BIN/fedpress-client" --server "tcp://127.0.0.1:$ZMQ_PORT" --name "edge-$i" \
+    --server-key "$SERVER_KEY" --key-file "$STATE/keys/edge-$i.key" \
     --partition iid --index "$i" --of "$CLIENTS" --threads 1 \
     > "$STATE/logs/edge-$i.log" 2>&1 &
   PIDS+=($!)

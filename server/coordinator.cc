@@ -31,6 +31,7 @@ void Coordinator::Step(int wait_ms) {
   if (SteadyMs() >= next_expiry_ms_) {
     next_expiry_ms_ = SteadyMs() + 500;
     ExpireClients();
+    SweepRevoked();
   }
   runner_->Tick();
 }
@@ -49,7 +50,52 @@ void Coordinator::ExpireClients() {
   }
 }
 
+std::optional<Credential> Coordinator::CheckCredential(const InboundMessage& m) {
+  auto cred = credentials_->ActiveByUserId(m.user_id);
+  if (!cred)
+    RefuseRevoked(m.peer, m.user_id.empty() ? "this connection has no client credential"
+                                            : "credential " + m.user_id + " was revoked: this client may no "
+                                              "longer take part (ask the admin to enroll it again)");
+  return cred;
+}
+
+void Coordinator::RefuseRevoked(const std::string& peer, const std::string& why) {
+  credential_of_peer_.erase(peer);
+  if (auto c = registry_->Remove(peer)) {
+    spdlog::warn("client {} dropped: {}", c->name, why);
+    runner_->OnClientGone(*c, "credential revoked");
+    NotifyClient("client_disconnected", *c, "credential revoked");
+  }
+  // BYE: the client stops for good rather than reconnect with a dead key.
+  transport_->Send(peer, protocol::EncodeEnvelope(protocol::Bye{why}));
+}
+
+void Coordinator::SweepRevoked() {
+  if (!credentials_) return;
+  if (Status st = credentials_->RefreshIfOlderThan(1000); !st.ok())
+    spdlog::warn("cannot refresh client credentials: {}", st.ToString());
+  const bool changed = credentials_->generation() != swept_generation_;
+  if (!changed && credential_of_peer_.size() <= registry_->size() + 1024) return;
+  swept_generation_ = credentials_->generation();
+  std::unordered_map<std::string, int64_t> live;
+  for (const auto& c : registry_->Snapshot()) {
+    auto it = credential_of_peer_.find(c.peer);
+    if (it == credential_of_peer_.end() || !credentials_->ActiveById(it->second)) {
+      RefuseRevoked(c.peer, "credential " + (it == credential_of_peer_.end() ? std::string("?") : std::to_string(it->second)) +
+                                " was revoked: this client may no longer take part (ask the admin to enroll it again)");
+      continue;
+    }
+    live.emplace(c.peer, it->second);
+  }
+  credential_of_peer_ = std::move(live);  // forgets connections that left
+}
+
 void Coordinator::Handle(InboundMessage& m) {
+  std::optional<Credential> cred;
+  if (credentials_) {
+    cred = CheckCredential(m);
+    if (!cred) return;
+  }
   if (m.frames.empty() || m.frames.size() > 2) {
     SendReject(m.peer, RejectCode::kMalformed,
                "expected 1 or 2 frames after the identity, got " + std::to_string(m.frames.size()));
@@ -72,6 +118,14 @@ void Coordinator::Handle(InboundMessage& m) {
     if (!client && registry_->size() >= options_.max_clients) {
       SendReject(m.peer, RejectCode::kServerFull,
                  "server has its maximum of " + std::to_string(options_.max_clients) + " clients");
+      return;
+    }
+    if (cred && reg->name != cred->name) {
+      // A credential registers one client, under its own name: nobody can
+      // take over another enrolled client's name (or its round).
+      SendReject(m.peer, RejectCode::kNameTaken,
+                 "this client's credential is enrolled as '" + cred->name + "': register under that name (--name " +
+                     cred->name + ")");
       return;
     }
     nlohmann::json info = {{"dataset", reg->dataset},
@@ -106,6 +160,7 @@ void Coordinator::Handle(InboundMessage& m) {
       old.peer = *old_peer;
       runner_->OnClientGone(old, "reconnected");
     }
+    if (cred) credential_of_peer_[m.peer] = cred->id;
     NotifyClient("client_connected", c, "");
     spdlog::info("client {} registered ({} samples of {}, id {})", c.name, c.num_samples, c.dataset, c.client_id);
     transport_->Send(m.peer, protocol::EncodeEnvelope(protocol::Welcome{
@@ -117,6 +172,13 @@ void Coordinator::Handle(InboundMessage& m) {
     if (!std::holds_alternative<protocol::Bye>(msg))
       SendReject(m.peer, RejectCode::kNotRegistered, "unknown client: send REGISTER first");
     return;
+  }
+  if (cred) {
+    auto bound = credential_of_peer_.find(m.peer);
+    if (bound == credential_of_peer_.end() || bound->second != cred->id) {
+      SendReject(m.peer, RejectCode::kNotRegistered, "this connection is not registered under your credential: send REGISTER");
+      return;
+    }
   }
   registry_->Touch(m.peer, now_steady, now);
 

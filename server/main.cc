@@ -10,11 +10,14 @@
 
 #include "common/cli_config.h"
 #include "common/clock.h"
+#include "common/curve_keys.h"
 #include "common/file_util.h"
 #include "common/model_catalog.h"
 #include "server/client_registry.h"
 #include "server/compression_validator.h"
 #include "server/coordinator.h"
+#include "server/credential_cli.h"
+#include "server/credential_set.h"
 #include "server/events.h"
 #include "server/http/api.h"
 #include "server/http/auth.h"
@@ -33,6 +36,16 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
 bool IsLoopback(const std::string& host) {
+// The host of a ZeroMQ endpoint is loopback (or the endpoint is local:
+// ipc://, inproc://).
+bool IsLocalEndpoint(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+  std::string rest = endpoint.rfind("tcp://", 0) == 0 ? endpoint.substr(6) : endpoint;
+  std::string host = rest.substr(0, rest.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
@@ -160,6 +173,42 @@ int main(int argc, char** argv) {
   }
   if (token_file.empty()) token_file = state_dir + "/admin-token";
 
+  bool insecure = false;
+  std::string server_key_file;
+  app.add_flag("--insecure", insecure,
+               "plaintext ZeroMQ without client authentication: for a loopback demo only (default: CURVE "
+               "encryption, enrolled clients only)");
+  app.add_option("--server-key-file", server_key_file,
+                 "the server's CURVE keypair, created on first start (default: STATE_DIR/server.key, mode 0600)");
+
+  // Security subcommands: show-key, enroll, revoke, credentials. Their own
+  // --db/--state-dir/--server-key-file win; otherwise the server's apply.
+  struct SecurityPaths {
+    std::string db, state_dir, key_file;
+  };
+  auto add_paths = [](CLI::App* sub, SecurityPaths* p) {
+    sub->add_option("--db", p->db, "SQLite database file (default: the server's --db)");
+    sub->add_option("--state-dir", p->state_dir, "state directory (default: the server's --state-dir)");
+    sub->add_option("--server-key-file", p->key_file, "server keypair (default: STATE_DIR/server.key)");
+  };
+  SecurityPaths show_paths, enroll_paths, revoke_paths, list_paths;
+  auto* show_key = app.add_subcommand("show-key", "print the server's CURVE public key (clients pin it with "
+                                                  "--server-key); creates the keypair if there is none");
+  add_paths(show_key, &show_paths);
+  std::string enroll_name, enroll_public_key, enroll_out;
+  auto* enroll = app.add_subcommand("enroll", "enroll a client: store its CURVE public key (or make a keypair "
+                                              "and write it to --out, mode 0600); prints the credential id");
+  add_paths(enroll, &enroll_paths);
+  enroll->add_option("--name", enroll_name, "client name; the client must register under it")->required();
+  enroll->add_option("--public-key", enroll_public_key, "the client's public key (fedpress-client keygen)");
+  enroll->add_option("--out", enroll_out, "without --public-key: write a new client key file here (0600)");
+  std::string revoke_which;
+  auto* revoke = app.add_subcommand("revoke", "revoke a client credential: its clients are dropped and refused");
+  add_paths(revoke, &revoke_paths);
+  revoke->add_option("credential", revoke_which, "credential id or name")->required();
+  auto* list_credentials = app.add_subcommand("credentials", "list client credentials (public keys only)");
+  add_paths(list_credentials, &list_paths);
+
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
 
@@ -177,6 +226,20 @@ int main(int argc, char** argv) {
   if (!hp.ok()) {
     spdlog::error("--http: {}", hp.status().message());
     return 2;
+  auto resolve = [&](SecurityPaths p) {
+    if (p.db.empty()) p.db = db;
+    if (p.state_dir.empty()) p.state_dir = state_dir;
+    if (p.key_file.empty()) p.key_file = !server_key_file.empty() ? server_key_file : p.state_dir + "/server.key";
+    return p;
+  };
+  if (*show_key) return ShowServerKeyCommand(resolve(show_paths).key_file);
+  if (*enroll) {
+    auto p = resolve(enroll_paths);
+    return EnrollCommand(p.db, enroll_name, enroll_public_key, enroll_out, p.key_file);
+  }
+  if (*revoke) return RevokeCommand(resolve(revoke_paths).db, revoke_which);
+  if (*list_credentials) return ListCredentialsCommand(resolve(list_paths).db);
+  if (server_key_file.empty()) server_key_file = state_dir + "/server.key";
   }
   if (auto st = MakeDirs(state_dir); !st.ok()) {
     spdlog::error("--state-dir: {}", st.message());
@@ -214,10 +277,14 @@ int main(int argc, char** argv) {
     spdlog::error("{}", transport.status().message());
     return 1;
   }
-  if (bind.find("127.0.0.1") == std::string::npos && bind.find("localhost") == std::string::npos &&
-      bind.rfind("ipc://", 0) != 0 && bind.rfind("inproc://", 0) != 0)
-    spdlog::warn("listening for clients on {} without encryption or authentication: "
-                 "anyone who can reach this address can join jobs", (*transport)->endpoint());
+  if (insecure && !IsLocalEndpoint(bind)) {
+    for (int i = 0; i < 3; ++i)
+      spdlog::error("*** INSECURE: listening for clients on {} WITHOUT encryption or authentication (--insecure): "
+                    "anyone who can reach this address can read the models and join or poison jobs. "
+                    "--insecure is for a loopback demo only: drop it to use CURVE. ***", (*transport)->endpoint());
+  } else if (insecure) {
+    spdlog::warn("--insecure: clients connect in plaintext and without credentials (loopback only)");
+  }
 
   ClientRegistry registry;
   EventBroadcaster events;  // outlives the HTTP server, runner and coordinator below
@@ -235,8 +302,31 @@ int main(int argc, char** argv) {
 
   const std::string web_dir = FindWebRoot(web_root);
   StaticSite site(web_dir);
+  // Who may connect: CURVE (encrypted; enrolled, unrevoked client keys only,
+  // checked by the ZAP handler) unless --insecure.
+  CredentialSet credentials(store->get());
+  std::string server_public_key;
   if (site.available())
     spdlog::info("dashboard from {}", site.root());
+  if (!insecure) {
+    bool created = false;
+    auto key = LoadOrCreateCurveKeyFile(server_key_file, &created);
+    if (!key.ok()) {
+      spdlog::error("server key {}: {}", server_key_file, key.status().ToString());
+      return 1;
+    }
+    if (auto st = credentials.Refresh(); !st.ok()) {
+      spdlog::error("{}", st.ToString());
+      return 1;
+    }
+    server_public_key = key->keys.public_key;
+    topt.curve_secret_key = key->keys.secret_key;
+    topt.zap_policy = CredentialPolicy(&credentials);
+    spdlog::info("CURVE on: server public key {} ({} {}); {} enrolled client credential(s)", server_public_key,
+                 created ? "new keypair in" : "from", server_key_file, credentials.size());
+    spdlog::info("clients connect with --server-key {} --key-file FILE; enroll them with "
+                 "'fedpress-server enroll' or POST /api/credentials", server_public_key);
+  }
   else if (!web_root.empty())
     spdlog::warn("--web-root {}: no index.html there; / shows how to build the dashboard (make web)", web_root);
   else
@@ -298,14 +388,18 @@ int main(int argc, char** argv) {
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  ctx.api.server_public_key = server_public_key;
+  if (!insecure) ctx.api.on_credentials_changed = [&credentials] { (void)credentials.Refresh(); };
   signal(SIGPIPE, SIG_IGN);
 
   spdlog::info("fedpress-server ready: clients on {}, dashboard and API on {}://{}:{}/ (Ctrl-C to stop)",
                (*transport)->endpoint(), (*http)->tls() ? "https" : "http", hp->first, (*http)->port());
   // Machine-readable line for scripts and tests.
-  std::printf("READY zmq=%s http=%u\n", (*transport)->endpoint().c_str(), (*http)->port());
+  std::printf("READY zmq=%s http=%u curve=%s\n", (*transport)->endpoint().c_str(), (*http)->port(),
+              insecure ? "off" : server_public_key.c_str());
   std::fflush(stdout);
   while (!g_stop) coordinator.Step(50);
   spdlog::info("shutting down");
   return 0;
 }
+  if (!insecure) coordinator.SetCredentials(&credentials);

@@ -4,14 +4,40 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <zmq.h>
+
+#include <cstring>
+
+#include "common/clock.h"
 
 namespace fedpress::server {
 
 Result<std::unique_ptr<Transport>> Transport::Start(const TransportOptions& options) {
   std::unique_ptr<Transport> t(new Transport());
   t->options_ = options;
+  const bool curve = !options.curve_secret_key.empty();
+  if (curve) {
+    if (!options.zap_policy) return Status::InvalidArgument("transport: CURVE needs a ZAP policy");
+    // The handler must be bound before the socket accepts connections:
+    // without one, libzmq would let every CURVE client in.
+    FP_ASSIGN_OR_RETURN(t->zap_, ZapAuthenticator::Start(t->context_, options.zap_policy));
+  }
   try {
     t->socket_ = std::make_unique<zmq::socket_t>(t->context_, zmq::socket_type::router);
+    if (curve) {
+      t->socket_->set(zmq::sockopt::curve_server, 1);
+      t->socket_->set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+      t->socket_->set(zmq::sockopt::zap_domain, "fedpress");
+      t->socket_->set(zmq::sockopt::handshake_ivl, 10000);
+      const std::string monitor_endpoint = "inproc://fedpress-transport-monitor";
+      if (zmq_socket_monitor(t->socket_->handle(), monitor_endpoint.c_str(),
+                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+        t->monitor_ = std::make_unique<zmq::socket_t>(t->context_, zmq::socket_type::pair);
+        t->monitor_->set(zmq::sockopt::linger, 0);
+        t->monitor_->connect(monitor_endpoint);
+      }
+    }
     t->socket_->set(zmq::sockopt::maxmsgsize, options.max_message_bytes);
     t->socket_->set(zmq::sockopt::sndhwm, options.send_hwm);
     t->socket_->set(zmq::sockopt::rcvhwm, options.recv_hwm);
@@ -38,7 +64,10 @@ Transport::~Transport() {
     (void)!::write(wake_fd_, &one, sizeof one);
   }
   if (thread_.joinable()) thread_.join();
+  if (socket_) zmq_socket_monitor(socket_->handle(), nullptr, 0);
+  monitor_.reset();
   socket_.reset();
+  zap_.reset();
   context_.close();
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
@@ -89,14 +118,58 @@ void Transport::FlushOutbound() {
   }
 }
 
+// Failed handshakes seen by the server: logged (throttled) so an operator
+// can tell why a client does not show up.
+void Transport::DrainMonitor() {
+  for (int i = 0; i < 64; ++i) {
+    zmq::message_t head, addr;
+    try {
+      if (!monitor_->recv(head, zmq::recv_flags::dontwait)) return;
+      if (head.more()) (void)monitor_->recv(addr, zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    if (head.size() < 6) continue;
+    uint16_t event;
+    uint32_t value;
+    std::memcpy(&event, head.data(), 2);
+    std::memcpy(&value, static_cast<const char*>(head.data()) + 2, 4);
+    std::string why;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+      why = "its key was refused (not enrolled or revoked; status " + std::to_string(value) + ")";
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+      why = "it does not use CURVE (a plaintext/--insecure client?)";
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+      why = "its messages do not decrypt (it pins another server key: check its --server-key)";
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+      why = "protocol error " + std::to_string(value);
+    else
+      why = "the connection closed during the handshake";
+    const int64_t now = SteadyMs();
+    if (now - monitor_window_ms_ >= 10000) {
+      if (monitor_suppressed_ > 0)
+        spdlog::warn("transport: {} more failed client handshakes in the last 10 s (not logged)", monitor_suppressed_);
+      monitor_window_ms_ = now;
+      monitor_logged_ = 0;
+      monitor_suppressed_ = 0;
+    }
+    if (monitor_logged_++ < 10)
+      spdlog::warn("transport: a client's CURVE handshake failed: {}", why);
+    else
+      ++monitor_suppressed_;
+  }
+}
+
 void Transport::Loop() {
-  zmq::pollitem_t items[2] = {
+  zmq::pollitem_t items[3] = {
       {socket_->handle(), 0, ZMQ_POLLIN, 0},
       {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+      {monitor_ ? monitor_->handle() : nullptr, 0, ZMQ_POLLIN, 0},
   };
+  const int nitems = monitor_ ? 3 : 2;
   while (!stop_) {
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(200));
+      zmq::poll(items, nitems, std::chrono::milliseconds(200));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       spdlog::error("transport: poll failed: {}", e.what());
@@ -106,6 +179,7 @@ void Transport::Loop() {
       uint64_t n;
       (void)!::read(wake_fd_, &n, sizeof n);
     }
+    if (monitor_ && (items[2].revents & ZMQ_POLLIN)) DrainMonitor();
     FlushOutbound();
     // Drain what is readable now, bounded per iteration so sends are not starved.
     for (int i = 0; i < 256 && !stop_; ++i) {
@@ -126,6 +200,11 @@ void Transport::Loop() {
       if (parts.size() < 2) continue;  // identity only: nothing to deliver
       InboundMessage m;
       m.peer = parts[0].to_string();
+      if (zap_) {
+        // Every frame of a connection carries its ZAP User-Id.
+        const char* uid = zmq_msg_gets(parts[1].handle(), "User-Id");
+        if (uid) m.user_id = uid;
+      }
       for (size_t k = 1; k < parts.size(); ++k) {
         m.wire_bytes += parts[k].size();
         m.frames.push_back(std::move(parts[k]));

@@ -5,6 +5,14 @@
 // are queued and flushed by the socket thread, woken through an eventfd.
 // Payload frames are shared between recipients without copying.
 //
+// Security: with `curve_secret_key` set the socket is a ZeroMQ CURVE server
+// (every connection encrypted and authenticated) and a ZapAuthenticator in
+// the same context decides, per connection, which client keys may connect
+// (`zap_policy`); each inbound message carries the ZAP User-Id of its
+// connection. Failed handshakes (wrong server key, plaintext client, refused
+// key) are logged, at most 10 lines per 10 s. Without a key: plaintext, no
+// authentication (--insecure).
+//
 // Thread-safety: Send(), Receive() and Stop() are thread-safe.
 #pragma once
 
@@ -23,6 +31,7 @@
 
 #include "common/status.h"
 #include "server/outbox.h"
+#include "server/zap_authenticator.h"
 
 namespace fedpress::server {
 
@@ -30,6 +39,7 @@ struct InboundMessage {
   std::string peer;                  // ZeroMQ routing id of the sender
   std::vector<zmq::message_t> frames;  // after the identity frame
   size_t wire_bytes = 0;             // sum of frame sizes
+  std::string user_id;               // ZAP User-Id of the connection ("" without CURVE)
 };
 
 struct TransportOptions {
@@ -38,6 +48,9 @@ struct TransportOptions {
   int send_hwm = 1000;
   int recv_hwm = 1000;
   size_t max_queued_inbound = 10000;     // beyond this, new messages are dropped
+  // CURVE: the server's secret key (Z85). Empty = plaintext, no ZAP.
+  std::string curve_secret_key;
+  ZapPolicy zap_policy;                  // required with curve_secret_key
 };
 
 class Transport : public Outbox {
@@ -55,6 +68,7 @@ class Transport : public Outbox {
   // The endpoint actually bound (resolves port 0).
   const std::string& endpoint() const { return endpoint_; }
   uint64_t dropped_inbound() const { return dropped_inbound_.load(); }
+  bool curve() const { return zap_ != nullptr; }
 
  private:
   struct Outbound {
@@ -65,12 +79,19 @@ class Transport : public Outbox {
   Transport() = default;
   void Loop();
   void FlushOutbound();
+  void DrainMonitor();
 
   // Constant after Start.
   TransportOptions options_;
   std::string endpoint_;
   zmq::context_t context_{1};
+  std::unique_ptr<ZapAuthenticator> zap_;  // CURVE only; started before bind
   std::unique_ptr<zmq::socket_t> socket_;  // used only by thread_
+  std::unique_ptr<zmq::socket_t> monitor_; // handshake events; used only by thread_
+  // Handshake-failure log throttle (thread_ only).
+  int64_t monitor_window_ms_ = 0;
+  int monitor_logged_ = 0;
+  uint64_t monitor_suppressed_ = 0;
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};

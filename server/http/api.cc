@@ -1,5 +1,7 @@
 #include "server/http/api.h"
 
+#include "server/http/credentials_api.h"
+
 #include <charconv>
 #include <optional>
 #include <string_view>
@@ -270,6 +272,7 @@ HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req) {
     // Paging (?limit=&offset=&status=&q=&sort=): server/http/client_list.h.
     auto query = ParseQuery(req.target());
     if (!query.ok()) return JsonError(http::status::bad_request, query.status().message(), v);
+  if (parts.size() >= 2 && parts[1] == "credentials") return HandleCredentialsRequest(ctx, req);
     auto paging = ParseClientListQuery(*query);
     if (!paging.ok()) return JsonError(http::status::bad_request, paging.status().message(), v);
     auto rows = ctx.store->ListClients();

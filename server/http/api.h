@@ -32,6 +32,11 @@ struct ApiContext {
   // Live events raised by the API (job_created; job_cancelled for a queued
   // job, which the runner never sees): type, job id, data. May be empty.
   std::function<void(const std::string&, int64_t, const nlohmann::json&)> on_event;
+  // Client credentials (/api/credentials): the server's CURVE public key,
+  // returned on enrollment ("" with --insecure), and a hook called after a
+  // credential is enrolled or revoked (the server refreshes its ZAP view).
+  std::string server_public_key;
+  std::function<void()> on_credentials_changed;
 };
 
 HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req);

@@ -25,12 +25,23 @@ bool IsEventsPath(std::string_view path) {
   return norm == "/api/events";
 }
 
+bool IsCredentialsPath(std::string_view path) {
+  size_t i = 0;
+  while (i < path.size() && path[i] == '/') ++i;
+  path.remove_prefix(i);
+  if (path.rfind("api/", 0) != 0) return false;
+  path.remove_prefix(4);
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  return path.rfind("credentials", 0) == 0 && (path.size() == 11 || path[11] == '/');
+}
+
 bool IsMutating(http::verb m) {
   return m != http::verb::get && m != http::verb::head && m != http::verb::options;
 }
 
 std::optional<HttpResponse> Authorize(const RouterContext& ctx, const HttpRequest& req, bool allow_query) {
-  const bool needed = IsMutating(req.method()) || !ctx.public_read;
+  // Client credentials are admin-only even with --public-read.
+  const bool needed = IsMutating(req.method()) || !ctx.public_read || IsCredentialsPath(PathOf(req.target()));
   auto token = RequestToken(req[http::field::authorization], req.target(), allow_query);
   if (!token && !needed) return std::nullopt;
   if (token && ctx.auth && ctx.auth->Verify(*token)) return std::nullopt;

@@ -635,6 +635,111 @@ Status Store::SetAdminTokenHash(const std::string& sha256_hex, int64_t now_ms) {
   return tx.Commit();
 }
 
+// --- Client credentials ---
+
+namespace {
+
+constexpr const char* kCredentialCols = "id, name, public_key, created_ms, revoked_ms";
+
+CredentialRow ReadCredential(const Statement& st) {
+  CredentialRow c;
+  c.id = st.Int(0);
+  c.name = st.Text(1);
+  c.public_key = st.Text(2);
+  c.created_ms = st.Int(3);
+  c.revoked_ms = st.OptInt(4);
+  return c;
+}
+
+Result<std::vector<CredentialRow>> QueryCredentials(sqlite3* db, const std::string& where) {
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db,
+      std::string("SELECT ") + kCredentialCols + " FROM client_credentials " + where + " ORDER BY id"));
+  std::vector<CredentialRow> out;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.push_back(ReadCredential(st));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<CredentialRow> Store::CreateCredential(const std::string& name, const std::string& public_key_z85,
+                                              int64_t now_ms) {
+  if (name.empty() || name.size() > 64) return Status::InvalidArgument("CreateCredential: name must be 1..64 chars");
+  if (public_key_z85.size() != 40) return Status::InvalidArgument("CreateCredential: public key must be 40 Z85 chars");
+  std::lock_guard lock(mutex_);
+  FP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_));
+  {
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+        "SELECT id, name = ?1 FROM client_credentials WHERE revoked_ms IS NULL AND (name = ?1 OR public_key = ?2)"));
+    st.Bind(1, name).Bind(2, public_key_z85);
+    FP_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row) {
+      return Status::AlreadyExists(st.Int(1) ? "an active credential named '" + name + "' exists (id " +
+                                                   std::to_string(st.Int(0)) + "): revoke it first"
+                                             : "this public key is already enrolled (credential " +
+                                                   std::to_string(st.Int(0)) + ")");
+    }
+  }
+  FP_ASSIGN_OR_RETURN(Statement ins, Statement::Prepare(db_,
+      "INSERT INTO client_credentials (name, public_key, created_ms) VALUES (?1, ?2, ?3)"));
+  ins.Bind(1, name).Bind(2, public_key_z85).Bind(3, now_ms);
+  FP_RETURN_IF_ERROR(ins.Run().WithContext("CreateCredential '" + name + "'"));
+  CredentialRow c;
+  c.id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  c.name = name;
+  c.public_key = public_key_z85;
+  c.created_ms = now_ms;
+  FP_RETURN_IF_ERROR(InsertEvent(db_, std::nullopt, "credential_enrolled",
+                                 "client credential " + std::to_string(c.id) + " '" + name + "' enrolled", now_ms));
+  FP_RETURN_IF_ERROR(tx.Commit());
+  return c;
+}
+
+Status Store::RevokeCredential(int64_t id, int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  FP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_));
+  std::string name;
+  {
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+        "SELECT name, revoked_ms FROM client_credentials WHERE id = ?1"));
+    st.Bind(1, id);
+    FP_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Status::NotFound("no credential " + std::to_string(id));
+    if (!st.IsNull(1)) return Status::FailedPrecondition("credential " + std::to_string(id) + " is already revoked");
+    name = st.Text(0);
+  }
+  FP_ASSIGN_OR_RETURN(Statement up, Statement::Prepare(db_,
+      "UPDATE client_credentials SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL"));
+  up.Bind(1, id).Bind(2, now_ms);
+  FP_RETURN_IF_ERROR(up.Run().WithContext("RevokeCredential"));
+  FP_RETURN_IF_ERROR(InsertEvent(db_, std::nullopt, "credential_revoked",
+                                 "client credential " + std::to_string(id) + " '" + name + "' revoked", now_ms));
+  return tx.Commit();
+}
+
+Result<std::optional<CredentialRow>> Store::GetCredential(int64_t id) {
+  ReadLease lease = AcquireReader();
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(lease.db,
+      std::string("SELECT ") + kCredentialCols + " FROM client_credentials WHERE id = ?1"));
+  st.Bind(1, id);
+  FP_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<CredentialRow>();
+  return std::optional<CredentialRow>(ReadCredential(st));
+}
+
+Result<std::vector<CredentialRow>> Store::ListCredentials() {
+  ReadLease lease = AcquireReader();
+  return QueryCredentials(lease.db, "");
+}
+
+Result<std::vector<CredentialRow>> Store::ListActiveCredentials() {
+  ReadLease lease = AcquireReader();
+  return QueryCredentials(lease.db, "WHERE revoked_ms IS NULL");
+}
+
 // --- Stats ---
 
 Result<StoreStats> Store::Stats(const std::vector<int64_t>& duration_bounds_ms) {

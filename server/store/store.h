@@ -82,6 +82,15 @@ struct ParticipationRow {
   std::optional<int64_t> sent_ms, received_ms;
 };
 
+// An enrolled client credential (schema v3): only the CURVE public key.
+struct CredentialRow {
+  int64_t id = 0;
+  std::string name;
+  std::string public_key;  // Z85, 40 chars
+  int64_t created_ms = 0;
+  std::optional<int64_t> revoked_ms;  // set once revoked
+};
+
 struct EventRow {
   int64_t id = 0, ts_ms = 0;
   std::optional<int64_t> job_id;
@@ -166,6 +175,16 @@ class Store {
   // nullopt when none was ever set. Setting replaces the previous one.
   Result<std::optional<std::string>> GetAdminTokenHash();
   Status SetAdminTokenHash(const std::string& sha256_hex, int64_t now_ms);  // + event
+
+  // Client credentials (schema v3). Create: AlreadyExists if an active
+  // credential has the same name or public key; + event. Revoke: NotFound if
+  // no such credential, FailedPrecondition if already revoked; + event.
+  Result<CredentialRow> CreateCredential(const std::string& name, const std::string& public_key_z85,
+                                         int64_t now_ms);
+  Status RevokeCredential(int64_t id, int64_t now_ms);
+  Result<std::optional<CredentialRow>> GetCredential(int64_t id);
+  Result<std::vector<CredentialRow>> ListCredentials();  // all, ascending id
+  Result<std::vector<CredentialRow>> ListActiveCredentials();
 
   // Totals for /metrics. `duration_bounds_ms` ascending.
   Result<StoreStats> Stats(const std::vector<int64_t>& duration_bounds_ms);

@@ -92,6 +92,10 @@ command_for() {
 # Does this server write an admin token (authenticated API)? Then every request carries it.
 AUTH_FLAG=0
 "$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--admin-token-file' && AUTH_FLAG=1
+# Loopback only: plaintext ZeroMQ (--insecure) keeps the byte counts and
+# timings comparable across builds; builds before CURVE have no such flag.
+SEC=()
+"$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--insecure' && SEC=(--insecure)
 
 # ---- process bookkeeping: everything started here is stopped on exit ----
 BENCH_NAME=accuracy_vs_bytes
@@ -148,7 +152,7 @@ run_one() {  # run_one PARTITION PRESET
   local sargs=(--db "$state/fedpress.db" --state-dir "$state" --http "127.0.0.1:$http"
                --bind "tcp://127.0.0.1:$zmq" --eval-limit "$EVAL_LIMIT")
   [ "$AUTH_FLAG" = 0 ] || sargs+=(--admin-token-file "$state/admin-token")
-  setsid "$BIN/fedpress-server" "${sargs[@]}" > "$LOGS/server.log" 2>&1 &
+  setsid "$BIN/fedpress-server" "${sargs[@]}" "${SEC[@]}" > "$LOGS/server.log" 2>&1 &
   PIDS+=($!)
   local spid=$!
   local up=0
@@ -169,7 +173,7 @@ run_one() {  # run_one PARTITION PRESET
 
   local i
   for i in $(seq 0 $((CLIENTS - 1))); do
-    setsid "$BIN/fedpress-client" --server "tcp://127.0.0.1:$zmq" --name "bench-$i" \
+    setsid "$BIN/fedpress-client" --server "tcp://127.0.0.1:$zmq" --name "bench-$i" "${SEC[@]}" \
       --partition "$part" --index "$i" --of "$CLIENTS" --seed "$SEED" --limit "$LIMIT" \
       --threads 1 --state-dir "$RUN_TMP/client-$i" \
       > "$LOGS/client-$i.log" 2>&1 &

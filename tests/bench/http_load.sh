@@ -148,7 +148,10 @@ RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedpress-http-load.XXXXXX")
 STATE="$RUN_TMP/server"
 mkdir -p "$STATE"
 
-setsid "${SERVER_PIN[@]}" "$BIN/fedpress-server" --db "$STATE/fedpress.db" --state-dir "$STATE" \
+# Loopback only: plaintext ZeroMQ (--insecure), as in accuracy_vs_bytes.sh.
+SEC=()
+"$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--insecure' && SEC=(--insecure)
+setsid "${SERVER_PIN[@]}" "$BIN/fedpress-server" "${SEC[@]}" --db "$STATE/fedpress.db" --state-dir "$STATE" \
   --http "127.0.0.1:$HTTP_PORT" --bind "tcp://127.0.0.1:$ZMQ_PORT" --eval-limit "$EVAL_LIMIT" \
   --admin-token-file "$STATE/admin-token" > "$LOGS/server.log" 2>&1 &
 SPID=$!
@@ -171,7 +174,7 @@ unset TOKEN
 AUTH=(-H "@$RUN_TMP/auth-header")
 
 for i in $(seq 0 $((CLIENTS - 1))); do
-  setsid "${CLIENT_PIN[@]}" "$BIN/fedpress-client" --server "tcp://127.0.0.1:$ZMQ_PORT" --name "load-$i" \
+  setsid "${CLIENT_PIN[@]}" "$BIN/fedpress-client" "${SEC[@]}" --server "tcp://127.0.0.1:$ZMQ_PORT" --name "load-$i" \
     --partition iid --index "$i" --of "$CLIENTS" --limit "$LIMIT" --threads 1 \
     --state-dir "$RUN_TMP/client-$i" > "$LOGS/client-$i.log" 2>&1 &
   PIDS+=($!)

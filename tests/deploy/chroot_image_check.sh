@@ -34,6 +34,7 @@ cleanup() {
   for m in "${mounted[@]}"; do umount -l "$m" 2>/dev/null || true; done
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 for m in proc dev; do
   mountpoint -q "$ROOT/$m" || { [ $m = proc ] && mount -t proc proc "$ROOT/proc" || mount --bind /dev "$ROOT/dev"; }
   mounted+=("$ROOT/$m")
@@ -64,16 +65,20 @@ log "runtime stage: apt-get install $(basename "$DEB") dataset-fashion-mnist cur
 in_root apt-get install -y -qq --no-install-recommends /tmp/fedpress.deb dataset-fashion-mnist curl ca-certificates \
   > "$BUILD/chroot-check/runtime-install.log"
 in_root install -d -o fedpress -g fedpress -m 0700 /var/lib/fedpress/server /var/lib/fedpress/client
-in_root rm -rf /var/lib/fedpress/server/* /var/lib/fedpress/client/*
+in_root sh -c 'rm -rf /var/lib/fedpress/server/* /var/lib/fedpress/client/*'   # a fresh state each run
 for b in fedpress-server fedpress-client fedpress-model; do
   in_root "$b" --help > /dev/null || { echo "$b does not start in the runtime image"; exit 1; }
 done
-log "runtime stage: binaries start; installed size $(du -sh "$ROOT" | cut -f1) (the chroot, not the slim image)"
+log "runtime stage: binaries start; installed size $(du -shx "$ROOT" 2>/dev/null | cut -f1) (the chroot, not the slim image)"
 
-# The image's default command (CMD), on free loopback ports, as uid 10001.
+# Enrollment as deploy/docker/enroll.sh does it, then the image's default
+# command (CMD), on free loopback ports, as uid 10001.
+as_user() { chroot --userspec=10001:10001 "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/var/lib/fedpress "$@"; }
+as_user fedpress-server --config /etc/fedpress/server.toml show-key > /dev/null
+as_user fedpress-server --config /etc/fedpress/server.toml enroll --name chroot-0 \
+  --out /var/lib/fedpress/client/client.key > /dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ZP=$(free_port); HP=$(free_port)
-as_user() { chroot --userspec=10001:10001 "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/var/lib/fedpress "$@"; }
 ( cd "$ROOT/var/lib/fedpress" && as_user fedpress-server --config /etc/fedpress/server.toml \
     --bind "tcp://127.0.0.1:$ZP" --http "127.0.0.1:$HP" --eval-limit 500 ) > "$BUILD/chroot-check/server.log" 2>&1 &
 SERVER_PID=$!
@@ -82,7 +87,7 @@ for _ in $(seq 1 150); do curl -sf "$API/healthz" >/dev/null 2>&1 && break; slee
 curl -sf "$API/healthz" >/dev/null || { cat "$BUILD/chroot-check/server.log"; echo "server did not start"; exit 1; }
 AUTH="Authorization: Bearer $(cat "$ROOT/var/lib/fedpress/server/admin-token")"
 ( as_user fedpress-client --config /etc/fedpress/client.toml --server "tcp://127.0.0.1:$ZP" \
-    --name chroot-0 --limit 600 ) > "$BUILD/chroot-check/client.log" 2>&1 &
+    --limit 600 ) > "$BUILD/chroot-check/client.log" 2>&1 &
 CLIENT_PID=$!
 for _ in $(seq 1 150); do
   [ "$(curl -sf -H "$AUTH" "$API/api/clients" | jq '[.[]|select(.connected)]|length')" = 1 ] && break; sleep 0.2
@@ -95,5 +100,6 @@ for _ in $(seq 1 600); do
 done
 acc=$(curl -sf -H "$AUTH" "$API/api/jobs/$JOB/rounds" | jq -r '.[0].accuracy')
 [ "$st" = completed ] || { tail -n 30 "$BUILD"/chroot-check/*.log; echo "job $st"; exit 1; }
-grep -q "dashboard from /usr/bin/../share/fedpress/web" "$BUILD/chroot-check/server.log" || echo "NOTE: no dashboard in the .deb"
+grep -qE "dashboard from /usr/(bin/\.\./)?share/fedpress/web" "$BUILD/chroot-check/server.log" \
+  || echo "NOTE: the server did not find the dashboard of the .deb"
 log "runtime image: server + client as uid 10001 ran job $JOB: status $st, accuracy $acc"

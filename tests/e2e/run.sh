@@ -65,7 +65,8 @@ api="http://127.0.0.1:$http_port"
 
 mkdir -p "$work/state"
 # The server serves web/dist itself (--web-root), with the API and /api/events on the same origin.
-"$bin/fedpress-server" --db "$work/fp.db" --state-dir "$work/state" \
+# Loopback only, so plaintext ZeroMQ (--insecure): this test is about the dashboard.
+"$bin/fedpress-server" --insecure --db "$work/fp.db" --state-dir "$work/state" \
   --http "127.0.0.1:$http_port" --bind "tcp://127.0.0.1:$zmq_port" \
   --web-root "$repo/web/dist" --test-data "$data" --eval-limit 500 >"$work/server.log" 2>&1 &
 pids+=($!)
@@ -75,7 +76,7 @@ token="$(cat "$work/state/admin-token")"
 curl -fsS "$api/" | grep -q 'id="app"' || { echo "run.sh: the server does not serve the dashboard at /" >&2; exit 1; }
 
 for i in 0 1; do
-  "$bin/fedpress-client" --server "tcp://127.0.0.1:$zmq_port" --name "e2e-c$i" \
+  "$bin/fedpress-client" --insecure --server "tcp://127.0.0.1:$zmq_port" --name "e2e-c$i" \
     --data-dir "$data" --index "$i" --of 2 --limit 2000 >"$work/client$i.log" 2>&1 &
   pids+=($!)
 done

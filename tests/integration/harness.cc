@@ -1,19 +1,24 @@
 #include "tests/integration/harness.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -168,6 +173,51 @@ int FreeTcpPort() {
   return port;
 }
 
+namespace {
+
+// Security settings of the servers this process started, by endpoint, so
+// StartClient can give their clients the right flags.
+struct ServerSecurity {
+  int http_port = 0;
+  std::string token;
+  std::string server_key;  // "" = --insecure
+};
+std::mutex g_security_mu;
+std::map<std::string, ServerSecurity> g_security;  // GUARDED_BY(g_security_mu)
+
+// The curve= field of the last READY line in the server's log ("off" or a key).
+std::string ReadyCurveField(const std::string& log) {
+  auto pos = log.rfind("READY ");
+  if (pos == std::string::npos) return "";
+  auto eol = log.find('\n', pos);
+  std::string line = log.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+  auto c = line.find(" curve=");
+  if (c == std::string::npos) return "";
+  std::string v = line.substr(c + 7);
+  return v.substr(0, v.find(' '));
+}
+
+}  // namespace
+
+int64_t ServerHandle::Enroll(const std::string& name, const std::string& key_path) const {
+  auto r = Post("/api/credentials", nlohmann::json{{"name", name}}.dump());
+  auto j = r.Json();
+  if (r.status != 201 || !j.is_object() || !j.contains("key_file") || !j["key_file"].is_string()) {
+    std::fprintf(stderr, "harness: enrolling %s failed: HTTP %d %s\n", name.c_str(), r.status, r.body.c_str());
+    return 0;
+  }
+  std::filesystem::create_directories(std::filesystem::path(key_path).parent_path());
+  const std::string text = j["key_file"].get<std::string>();
+  int fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    if (fd >= 0) ::close(fd);
+    std::fprintf(stderr, "harness: cannot write %s\n", key_path.c_str());
+    return 0;
+  }
+  ::close(fd);
+  return j.value("id", int64_t{0});
+}
+
 ServerHandle StartServer(const std::string& dir, int http_port, int zmq_port,
                          const std::vector<std::string>& extra) {
   ServerHandle s;
@@ -194,6 +244,14 @@ Process StartClient(const std::string& dir, const std::string& endpoint, const s
                     int index, int of, int limit, const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {BinDir() + "/fedpress-client", "--server", endpoint,
                                    "--name", name,
+  WaitUntil([&] { return !ReadyCurveField(ReadText(dir + "/server.log")).empty() || !s.process.running(); },
+            std::chrono::seconds(10), std::chrono::milliseconds(50));
+  const std::string curve = ReadyCurveField(ReadText(dir + "/server.log"));
+  s.server_key = curve == "off" ? "" : curve;
+  {
+    std::lock_guard lock(g_security_mu);
+    g_security[s.endpoint()] = ServerSecurity{s.http_port, s.token, s.server_key};
+  }
                                    "--index", std::to_string(index),
                                    "--of", std::to_string(of),
                                    "--limit", std::to_string(limit)};
@@ -202,3 +260,24 @@ Process StartClient(const std::string& dir, const std::string& endpoint, const s
 }
 
 }  // namespace fedpress::testing
+  const bool has = std::find(extra.begin(), extra.end(), "--insecure") != extra.end() ||
+                   std::find(extra.begin(), extra.end(), "--key-file") != extra.end();
+  std::optional<ServerSecurity> sec;
+  {
+    std::lock_guard lock(g_security_mu);
+    if (auto it = g_security.find(endpoint); it != g_security.end()) sec = it->second;
+  }
+  if (!has && sec) {
+    if (sec->server_key.empty()) {
+      argv.push_back("--insecure");
+    } else {
+      const std::string key_path = dir + "/keys/" + name + ".key";
+      if (!std::filesystem::exists(key_path)) {
+        ServerHandle h;
+        h.http_port = sec->http_port;
+        h.token = sec->token;
+        h.Enroll(name, key_path);
+      }
+      argv.insert(argv.end(), {"--server-key", sec->server_key, "--key-file", key_path});
+    }
+  }

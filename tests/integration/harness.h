@@ -64,6 +64,7 @@ struct ServerHandle {
   int http_port = 0;
   int zmq_port = 0;
   std::string token;  // admin token, read from the server's token file
+  std::string server_key;  // CURVE public key from the READY line; "" with --insecure
   std::string endpoint() const { return "tcp://127.0.0.1:" + std::to_string(zmq_port); }
   // Requests carry "Authorization: Bearer <token>" when a token is known.
   HttpResult Get(const std::string& target) const { return Request("GET", target); }
@@ -73,6 +74,10 @@ struct ServerHandle {
     if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
     return HttpRequestTo("127.0.0.1", http_port, method, target, body, h);
   }
+  // Enrolls `name` through POST /api/credentials (server-made keypair) and
+  // writes the returned key file to `key_path` (mode 0600). Returns the
+  // credential id, or 0 on failure (the reason is printed to stderr).
+  int64_t Enroll(const std::string& name, const std::string& key_path) const;
 };
 
 // Starts the server (ports 0 = pick free ones) and waits for its READY line
@@ -85,3 +90,5 @@ Process StartClient(const std::string& dir, const std::string& endpoint, const s
                     int index, int of, int limit, const std::vector<std::string>& extra = {});
 
 }  // namespace fedpress::testing
+// Clients of a server started by StartServer get its security flags (see
+// above) unless `extra` already has --insecure or --key-file.
