@@ -14,6 +14,7 @@
 #include "client/idx_dataset.h"
 #include "client/model_zoo.h"
 #include "client/partition.h"
+#include "client/poison.h"
 #include "client/session.h"
 #include "client/trainer.h"
 #include "common/checksum.h"
@@ -82,6 +83,10 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir,
                  "where error-feedback residuals are kept across restarts (default: fedpress-client-state/NAME)");
   app.add_option("--threads", threads, "training threads")->check(CLI::Range(1, 256))->capture_default_str();
+  std::string poison_text;
+  app.add_option("--poison", poison_text,
+                 "TESTING TOOL for robustness experiments: send deliberately corrupted updates "
+                 "(scale:K multiplies each update by K, sign-flip[:K] by -K). Never on a real federation");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
   // Every option can also be set in /etc/fedpress/client.toml (--config); the command line wins.
@@ -169,6 +174,14 @@ int main(int argc, char** argv) {
     spdlog::error("--index {} must be smaller than --of {}", index, of);
     return 2;
   }
+  auto poison = ParsePoisonMode(poison_text);
+  if (!poison.ok()) {
+    spdlog::error("{}", poison.status().message());
+    return 2;
+  }
+  if (poison->active())
+    spdlog::warn("--poison {}: TESTING TOOL: every update this client sends is multiplied by {}", poison->text,
+                 poison->factor);
   auto spec = ParsePartition(partition_text);
   if (!spec.ok()) {
     spdlog::error("--partition: {}", spec.status().message());
@@ -296,6 +309,7 @@ int main(int argc, char** argv) {
     auto l = trained.local.values();
     auto g = global.values();
     for (size_t i = 0; i < delta.size(); ++i) delta[i] = l[i] - g[i];
+    ApplyPoison(*poison, delta);  // no-op unless --poison (testing tool)
     FP_ASSIGN_OR_RETURN(auto spec, compression::ParseCompressionSpecText(task.compression_json));
     TaskResult out;
     if (spec.uplink == compression::DirectionSpec{}) {

@@ -1,7 +1,10 @@
 #include "common/job_spec.h"
 
 #include <cmath>
+#include <cstdio>
 #include <set>
+
+#include "common/model_catalog.h"
 
 namespace fedpress {
 namespace {
@@ -10,10 +13,12 @@ using nlohmann::json;
 
 class Checker {
  public:
-  Checker(const json& body, std::vector<FieldError>* errors) : body_(body), errors_(errors) {}
+  // `prefix` names a nested object in error fields ("aggregation.").
+  Checker(const json& body, std::vector<FieldError>* errors, std::string prefix = "")
+      : body_(body), errors_(errors), prefix_(std::move(prefix)) {}
 
   void Error(const std::string& field, const std::string& message) {
-    errors_->push_back({field, message});
+    errors_->push_back({prefix_ + field, message});
   }
 
   void Int(const char* field, int64_t lo, int64_t hi, int64_t* out) {
@@ -109,10 +114,54 @@ class Checker {
  private:
   const json& body_;
   std::vector<FieldError>* errors_;
+  std::string prefix_;
   std::set<std::string> seen_;
 };
 
+std::string Megabytes(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+void ParseAggregation(const json& body, AggregationSpec* out, std::vector<FieldError>* errors) {
+  if (!body.is_object()) {
+    errors->push_back({"aggregation", "must be an object, e.g. {\"strategy\":\"median\"}"});
+    return;
+  }
+  AggregationSpec a;
+  Checker c(body, errors, "aggregation.");
+  c.Enum("strategy", kKnownAggregationStrategies, &a.strategy);
+  c.Real("trim_ratio", 0, false, 0.5, true, &a.trim_ratio);
+  c.Real("clip_norm", 0, false, 1e30, false, &a.clip_norm);
+  c.Real("adaptive_clip", 0, false, 1e6, false, &a.adaptive_clip);
+  c.Real("outlier_factor", 1, true, 1e6, false, &a.outlier_factor);
+  c.RejectUnknown();
+  if (a.adaptive_clip > 0 && a.adaptive_clip < 1)
+    c.Error("adaptive_clip", "must be 0 (off) or at least 1 (a multiple of the round's median update "
+                             "norm; below 1 most honest updates would be clipped), got " +
+                                 body["adaptive_clip"].dump());
+  if (a.adaptive_clip > 0 && a.clip_norm > 0)
+    c.Error("adaptive_clip", "cannot be combined with clip_norm: choose a fixed or an adaptive bound");
+  *out = a;
+}
+
 }  // namespace
+
+json AggregationSpec::ToJson() const {
+  return json{{"strategy", strategy},
+              {"trim_ratio", trim_ratio},
+              {"clip_norm", clip_norm},
+              {"adaptive_clip", adaptive_clip},
+              {"outlier_factor", outlier_factor}};
+}
+
+uint64_t RoundMemoryBytes(const JobSpec& spec) {
+  if (!spec.aggregation.NeedsAllUpdates()) return 0;
+  auto model = FindModel(spec.model);
+  if (!model || spec.clients_per_round <= 0) return 0;
+  return static_cast<uint64_t>(spec.clients_per_round) * model->parameters * sizeof(float);
+}
 
 json JobSpec::ToJson() const {
   return json{{"name", name},
@@ -127,10 +176,12 @@ json JobSpec::ToJson() const {
               {"momentum", momentum},
               {"round_timeout_s", round_timeout_s},
               {"seed", seed},
-              {"compression", compression}};
+              {"compression", compression},
+              {"aggregation", aggregation.ToJson()}};
 }
 
-JobSpecParse ParseJobSpec(const json& body, const CompressionValidator& validate_compression) {
+JobSpecParse ParseJobSpec(const json& body, const CompressionValidator& validate_compression,
+                          const JobSpecLimits& limits) {
   JobSpecParse out;
   auto& errors = out.errors;
   if (!body.is_object()) {
@@ -178,6 +229,8 @@ JobSpecParse ParseJobSpec(const json& body, const CompressionValidator& validate
       errors.push_back({"compression", "only {\"method\":\"none\"} is supported by this build"});
     }
   }
+  c.Seen("aggregation");
+  if (body.contains("aggregation")) ParseAggregation(body["aggregation"], &s.aggregation, &errors);
   c.RejectUnknown();
 
   if (body.contains("min_clients") && s.min_clients > s.clients_per_round &&
@@ -187,6 +240,22 @@ JobSpecParse ParseJobSpec(const json& body, const CompressionValidator& validate
   // Default quorum: half the picked clients (rounded up), so one slow or lost
   // client does not stall a round.
   if (s.min_clients == 0) s.min_clients = (s.clients_per_round + 1) / 2;
+
+  // Robust aggregation holds a whole round of dense updates: refuse a job
+  // that could not fit in this server's bound, before it is queued.
+  const uint64_t round_memory = RoundMemoryBytes(s);
+  if (limits.max_round_memory_bytes > 0 && round_memory > limits.max_round_memory_bytes) {
+    const bool by_strategy = s.aggregation.strategy != "fedavg";
+    errors.push_back(
+        {by_strategy ? "aggregation.strategy" : "aggregation.adaptive_clip",
+         std::string(by_strategy ? s.aggregation.strategy : "adaptive_clip") +
+             " keeps every update of a round in memory: clients_per_round " +
+             std::to_string(s.clients_per_round) + " x " + s.model + " (" +
+             Megabytes(RoundMemoryBytes(s) / static_cast<uint64_t>(s.clients_per_round)) + ") = " +
+             Megabytes(round_memory) + ", over this server's --max-round-memory of " +
+             Megabytes(limits.max_round_memory_bytes) +
+             "; lower clients_per_round, pick a smaller model, or use fedavg with clip_norm"});
+  }
 
   if (errors.empty()) out.spec = std::move(s);
   return out;

@@ -1,6 +1,6 @@
 // JobSpec: what a federated job asks for (model, data, rounds, clients,
-// hyper-parameters, compression), parsed from untrusted JSON with every bad
-// field reported at once, and normalised back to JSON for storage.
+// hyper-parameters, compression, aggregation), parsed from untrusted JSON with
+// every bad field reported at once, and normalised back to JSON for storage.
 //
 // Fields, types, ranges and defaults are listed in docs/api.md. Unknown fields
 // are errors (a typo must not silently fall back to a default).
@@ -23,6 +23,21 @@ struct FieldError {
   std::string message;  // e.g. "must be an integer between 1 and 10000, got 0"
 };
 
+// How the server combines a round's updates (docs/api.md, "aggregation").
+// Defaults are plain FedAvg without clipping.
+struct AggregationSpec {
+  std::string strategy = "fedavg";  // fedavg | median | trimmed_mean
+  double trim_ratio = 0.2;          // trimmed_mean: share of values dropped at each end, [0, 0.5)
+  double clip_norm = 0;             // > 0: each update's L2 norm is scaled down to at most this
+  double adaptive_clip = 0;         // > 0 (>= 1): clip to this multiple of the round's median norm
+  double outlier_factor = 3;        // an update with norm > factor x the round's median is flagged
+
+  // True when the server must hold every update of a round at once
+  // (coordinate-wise statistics, or a clip bound known only at the end).
+  bool NeedsAllUpdates() const { return strategy != "fedavg" || adaptive_clip > 0; }
+  nlohmann::json ToJson() const;
+};
+
 struct JobSpec {
   std::string name;
   std::string model = "cnn";
@@ -37,9 +52,22 @@ struct JobSpec {
   double round_timeout_s = 120;
   uint64_t seed = 1;
   nlohmann::json compression = nlohmann::json{{"method", "none"}};
+  AggregationSpec aggregation;
 
   nlohmann::json ToJson() const;
 };
+
+// Server-side limits a spec is checked against when a job is created.
+struct JobSpecLimits {
+  // Bytes the server may hold for one round's updates (--max-round-memory);
+  // 0 = no limit.
+  uint64_t max_round_memory_bytes = 0;
+};
+
+// Bytes of update buffers one round of this job needs on the server beyond the
+// streaming sum: clients_per_round x the model's fp32 size when the
+// aggregation needs all updates at once, else 0.
+uint64_t RoundMemoryBytes(const JobSpec& spec);
 
 struct JobSpecParse {
   std::optional<JobSpec> spec;      // set iff errors is empty
@@ -54,9 +82,11 @@ using CompressionValidator =
 // Parses and validates. `validate_compression` may be empty: then only
 // {"method":"none"} (or an absent field) is accepted.
 JobSpecParse ParseJobSpec(const nlohmann::json& body,
-                          const CompressionValidator& validate_compression = {});
+                          const CompressionValidator& validate_compression = {},
+                          const JobSpecLimits& limits = {});
 
 inline constexpr const char* kKnownModels[] = {"mlp", "cnn", "cnn-large"};
 inline constexpr const char* kKnownDatasets[] = {"fashion-mnist"};
+inline constexpr const char* kKnownAggregationStrategies[] = {"fedavg", "median", "trimmed_mean"};
 
 }  // namespace fedpress

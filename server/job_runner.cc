@@ -122,6 +122,13 @@ Status JobRunner::LoadJob(const JobRow& row) {
                                               parsed.errors.front().message);
   auto comp = compression::ParseCompressionSpec(parsed.spec->compression);
   if (!comp.ok()) return comp.status().WithContext("stored compression spec");
+  // Checked at creation too, but this server may run with a smaller bound.
+  if (const uint64_t need = RoundMemoryBytes(*parsed.spec);
+      options_.max_round_memory_bytes > 0 && need > options_.max_round_memory_bytes)
+    return Status::ResourceExhausted(
+        "aggregation '" + parsed.spec->aggregation.strategy + "' needs " + std::to_string(need) +
+        " bytes per round (clients_per_round x model), over --max-round-memory " +
+        std::to_string(options_.max_round_memory_bytes));
   auto job = std::make_unique<ActiveJob>();
   job->row = row;
   job->spec = *parsed.spec;
@@ -266,7 +273,8 @@ void JobRunner::StartRoundIfReady() {
   round_->started_ms = NowMs();
   round_->started_steady_ms = now;
   round_->deadline_steady_ms = now + static_cast<int64_t>(spec.round_timeout_s * 1000);
-  round_->aggregator = std::make_unique<FedAvgAggregator>(job_->global.layout().total_elements());
+  round_->aggregator = MakeRoundAggregator(spec.aggregation, job_->global.layout().total_elements(),
+                                           static_cast<size_t>(spec.clients_per_round));
 
   if (Status st = PrepareBroadcast(); !st.ok()) {
     round_.reset();
@@ -401,20 +409,21 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
                     std::to_string(c.num_samples) + " samples registered");
   } else {
     const int64_t t0 = SteadyMs();
-    Status decoded;
+    // The strategy asks for the dense update; all or nothing.
+    const ModelLayout& layout = job_->global.layout();
+    UpdateDecoder decode;
     if (u.payload_format == protocol::PayloadFormat::kCompressed) {
-      // Straight into the running sum, all or nothing.
-      decoded = job_->decode_ctx.DecodeAccumulate(payload, job_->global.layout(),
-                                                  static_cast<float>(u.num_samples),
-                                                  round_->aggregator->accumulator());
-      if (decoded.ok()) round_->aggregator->CountUpdate(u.num_samples);
+      decode = [&](std::span<float> out) { return job_->decode_ctx.DecodeAccumulate(payload, layout, 1.0f, out); };
     } else {
-      auto delta = DecodeWeightsMatching(payload, job_->global.layout());
-      if (delta.ok()) round_->aggregator->AddDense(delta->values(), u.num_samples);
-      else decoded = delta.status();
+      decode = [&](std::span<float> out) -> Status {
+        FP_ASSIGN_OR_RETURN(ModelWeights delta, DecodeWeightsMatching(payload, layout));
+        std::copy(delta.values().begin(), delta.values().end(), out.begin());
+        return Status::OK();
+      };
     }
-    if (!decoded.ok()) {
-      reject_here(RejectCode::kBadPayload, decoded.message());
+    auto taken = round_->aggregator->Add(decode, u.num_samples);
+    if (!taken.ok()) {
+      reject_here(RejectCode::kBadPayload, taken.status().message());
     } else {
       const int64_t decode_ms = SteadyMs() - t0;
       picked.answer = Answer::kAccepted;
@@ -439,7 +448,10 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
       p.decode_ms = decode_ms;
       p.sent_ms = picked.sent_ms;
       p.received_ms = NowMs();
+      p.update_norm = taken->norm;
+      p.clipped = taken->clipped;
       auto st = store_->RecordParticipation(p);
+      round_->taken.push_back({st.ok() ? *st : 0, c.name, taken->clipped});
       if (!st.ok()) NoteWrite(st.status(), "cannot record participation");
       fault::CrashPoint(fault::Phase::kCollect);  // test-only hook
       (void)store_->AddClientTraffic(c.client_id, 1, static_cast<int64_t>(wire_bytes), 0, NowMs());
@@ -447,7 +459,8 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
       registry_->SetHeld(c.peer, job_->row.id, job_->round, job_->version_crc[job_->round]);
       Emit({"participation", u.job_id, u.round,
             {{"client", c.name}, {"status", "accepted"}, {"samples", u.num_samples},
-             {"train_loss", u.train_loss}, {"bytes_up_wire", wire_bytes}}});
+             {"train_loss", u.train_loss}, {"bytes_up_wire", wire_bytes},
+             {"update_norm", taken->norm}, {"clipped", taken->clipped}}});
     }
   }
   bool all_answered = std::all_of(round_->picked.begin(), round_->picked.end(),
@@ -528,6 +541,7 @@ void JobRunner::CloseRound(const char* why) {
     not_before_steady_ms_ = SteadyMs() + options_.retry_backoff_ms;
     return;
   }
+  RecordRobustness();
   round_->aggregator.reset();  // free the sum before evaluation
   round_->aggregated_steady_ms = SteadyMs();
   round_->checkpoint_path = CheckpointPath(job_->round);
@@ -548,6 +562,24 @@ void JobRunner::CloseRound(const char* why) {
   const ModelTool* tool = tool_;
   round_->evaluation = std::async(std::launch::async, [tool, ckpt, exp] { return tool->Evaluate(ckpt, exp); });
   state_ = State::kEvaluating;
+}
+
+void JobRunner::RecordRobustness() {
+  RoundState& rs = *round_;
+  rs.summary = rs.aggregator->Summary();
+  for (size_t k = 0; k < rs.summary.updates.size() && k < rs.taken.size(); ++k) {
+    const UpdateStats& u = rs.summary.updates[k];
+    const RoundState::Taken& t = rs.taken[k];
+    if (u.outlier)
+      spdlog::warn("job {} round {}: update from {} has L2 norm {:.4g}, over {}x the round's median {:.4g}: "
+                   "flagged as an outlier{}",
+                   job_->row.id, job_->round, t.client, u.norm, job_->spec.aggregation.outlier_factor,
+                   rs.summary.median_norm.value_or(0), u.clipped ? " (clipped)" : "");
+    if ((u.outlier || u.clipped != t.clipped) && t.participation_id > 0) {
+      Status st = store_->SetParticipationFlags(t.participation_id, u.clipped, u.outlier);
+      if (!st.ok()) spdlog::warn("cannot record the flags of {}'s update: {}", t.client, st.ToString());
+    }
+  }
 }
 
 void JobRunner::FinishEvaluation() {
@@ -591,6 +623,9 @@ void JobRunner::FinishEvaluation() {
   r.finished_ms = NowMs();
   r.duration_ms = SteadyMs() - round_->started_steady_ms;
   r.checkpoint = round_->checkpoint_path;
+  r.median_norm = round_->summary.median_norm;
+  r.clipped = round_->summary.clipped;
+  r.outliers = round_->summary.outliers;
   // Late updates recorded for this round so far.
   if (parts.ok())
     for (const auto& p : *parts) r.late += p.status == ParticipationStatus::kLate;

@@ -4,9 +4,11 @@
 //   Idle -> WaitingForClients -> Collecting -> Evaluating -> (commit) -> ...
 //
 // Per round it picks clients (scheduler), sends TRAIN with the global model,
-// folds each valid UPDATE into a streaming FedAvg sum, closes the round when
-// every picked client answered or the deadline passed, aggregates if at least
-// min_clients were accepted (else retries the round), writes the checkpoint,
+// hands each valid UPDATE to the job's aggregation strategy (streaming FedAvg,
+// or median / trimmed mean / adaptive clipping over the round's updates:
+// aggregation_strategy.h), closes the round when every picked client answered
+// or the deadline passed, aggregates if at least min_clients were accepted
+// (else retries the round), flags outlier updates, writes the checkpoint,
 // evaluates it in a child process, and commits the round in one transaction.
 // A restarted server resumes at the round after the last committed one.
 //
@@ -29,8 +31,8 @@
 #include "common/protocol.h"
 #include "compression/pipeline.h"
 #include "compression/spec.h"
+#include "server/aggregation_strategy.h"
 #include "server/client_registry.h"
-#include "server/fedavg.h"
 #include "server/model_tool.h"
 #include "server/outbox.h"
 #include "server/storage_health.h"
@@ -42,6 +44,9 @@ struct RunnerOptions {
   std::string state_dir = "fedpress-state";
   int64_t job_poll_ms = 500;        // how often an idle runner looks for work
   int64_t retry_backoff_ms = 1000;  // pause before retrying a failed round
+  // Bound on one round's update buffers (--max-round-memory); a job whose
+  // aggregation would need more fails at start. 0 = no limit.
+  uint64_t max_round_memory_bytes = 0;
   int64_t storage_probe_ms = 2000;  // how often a paused runner checks storage is writable again
 };
 
@@ -128,7 +133,15 @@ class JobRunner {
     int64_t started_steady_ms = 0;
     int64_t deadline_steady_ms = 0;
     std::map<int64_t, Picked> picked;  // client_id -> state
-    std::unique_ptr<FedAvgAggregator> aggregator;
+    std::unique_ptr<RoundAggregator> aggregator;
+    // Per update taken by the aggregator, in its order: what was recorded.
+    struct Taken {
+      int64_t participation_id = 0;  // 0 if the row could not be written
+      std::string client;
+      bool clipped = false;
+    };
+    std::vector<Taken> taken;
+    RoundSummary summary;           // set when the round closed
     double train_loss_weighted = 0;
     int64_t rejected = 0, late = 0, timeouts = 0;
     int64_t bytes_up_raw = 0, bytes_up_wire = 0, bytes_down_raw = 0, bytes_down_wire = 0;
@@ -149,6 +162,8 @@ class JobRunner {
   Status LoadJob(const JobRow& row);
   void StartRoundIfReady();
   void CloseRound(const char* why);
+  // After aggregation: the round's norms, clip and outlier flags to the store.
+  void RecordRobustness();
   void FinishEvaluation();
   void FailJob(const std::string& error);
   void CheckCancelled();

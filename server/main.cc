@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   uint32_t heartbeat_ms = 2000;
   double client_timeout_s = 10;
   size_t max_clients = 10000;
+  uint64_t max_round_memory = uint64_t{1} << 30;
   std::string web_root;
   std::string token_file;
   bool public_read = false;
@@ -129,6 +130,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 3600.0))->capture_default_str();
   app.add_option("--max-clients", max_clients, "maximum connected clients")->check(CLI::Range(1, 1000000))
       ->capture_default_str();
+  app.add_option("--max-round-memory", max_round_memory,
+                 "bytes one round may hold for robust aggregation (median, trimmed_mean and adaptive_clip "
+                 "keep every update of a round); a job needing more is refused. Suffixes: KB, MB, GB "
+                 "(x1000) or KiB, MiB, GiB (x1024); 0 = no limit")
+      ->transform(CLI::AsSizeValue(true))->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
   app.add_option("--web-root", web_root,
@@ -296,6 +302,7 @@ int main(int argc, char** argv) {
   ModelTool tool(mopt);
   RunnerOptions ropt;
   ropt.state_dir = state_dir;
+  ropt.max_round_memory_bytes = max_round_memory;
   JobRunner runner(store->get(), &registry, transport->get(), &tool, ropt);
 
   runner.SetEventListener([&events](const RunnerEvent& e) { events.Publish(e.kind, e.job_id, e.round, e.data); });
@@ -342,6 +349,7 @@ int main(int argc, char** argv) {
   ctx.api.storage_health = &runner.storage_health();
   ctx.api.on_jobs_changed = [&runner] { runner.NotifyJobsChanged(); };
   ctx.api.validate_compression = MakeCompressionValidator();
+  ctx.api.job_limits.max_round_memory_bytes = max_round_memory;
   ctx.api.on_event = [&events](const std::string& type, int64_t job, const nlohmann::json& data) {
     events.Publish(type, job, 0, data);
   };

@@ -52,7 +52,10 @@ json RoundJson(const RoundRow& r) {
           {"bytes_down_wire", r.bytes_down_wire},
           {"started_ms", r.started_ms},
           {"finished_ms", r.finished_ms},
-          {"duration_ms", r.duration_ms}};
+          {"duration_ms", r.duration_ms},
+          {"median_norm", Opt(r.median_norm)},
+          {"clipped", r.clipped},
+          {"outliers", r.outliers}};
 }
 
 json JobJson(const JobRow& j, const std::vector<RoundRow>* rounds) {
@@ -134,7 +137,7 @@ HttpResponse CreateJob(const ApiContext& ctx, const HttpRequest& req) {
   auto body = json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded())
     return JsonError(http::status::bad_request, "request body is not valid JSON", v);
-  auto parsed = ParseJobSpec(body, ctx.validate_compression);
+  auto parsed = ParseJobSpec(body, ctx.validate_compression, ctx.job_limits);
   if (!parsed.spec) {
     json fields = json::array();
     for (const auto& e : parsed.errors) fields.push_back({{"field", e.field}, {"message", e.message}});
@@ -243,7 +246,9 @@ HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req) {
                        {"bytes_down_wire", p.bytes_down_wire},
                        {"train_ms", p.train_ms},   {"encode_ms", p.encode_ms},
                        {"decode_ms", p.decode_ms}, {"sent_ms", Opt(p.sent_ms)},
-                       {"received_ms", Opt(p.received_ms)}});
+                       {"received_ms", Opt(p.received_ms)},
+                       {"update_norm", Opt(p.update_norm)},
+                       {"clipped", p.clipped},     {"outlier", p.outlier}});
       return JsonResponse(http::status::ok, out, v);
     }
     if (parts.size() == 4 && parts[3] == "cancel") {

@@ -89,7 +89,7 @@ Result<JobRow> ReadJob(const Statement& st) {
 constexpr const char* kRoundCols =
     "job_id, round, attempts, accuracy, loss, train_loss, participants, rejected, late, timeouts, "
     "samples, bytes_up_raw, bytes_up_wire, bytes_down_raw, bytes_down_wire, started_ms, "
-    "finished_ms, duration_ms, checkpoint";
+    "finished_ms, duration_ms, checkpoint, median_norm, clipped, outliers";
 
 RoundRow ReadRound(const Statement& st) {
   RoundRow r;
@@ -112,6 +112,9 @@ RoundRow ReadRound(const Statement& st) {
   r.finished_ms = st.Int(16);
   r.duration_ms = st.Int(17);
   r.checkpoint = st.Text(18);
+  r.median_norm = st.OptDouble(19);
+  r.clipped = st.Int(20);
+  r.outliers = st.Int(21);
   return r;
 }
 
@@ -135,7 +138,8 @@ ClientRow ReadClient(const Statement& st) {
 constexpr const char* kParticipationCols =
     "p.id, p.job_id, p.round, p.attempt, p.client_id, c.name, p.status, p.reason, p.samples, "
     "p.train_loss, p.bytes_up_raw, p.bytes_up_wire, p.bytes_down_raw, p.bytes_down_wire, "
-    "p.train_ms, p.encode_ms, p.decode_ms, p.sent_ms, p.received_ms";
+    "p.train_ms, p.encode_ms, p.decode_ms, p.sent_ms, p.received_ms, p.update_norm, p.clipped, "
+    "p.outlier";
 
 Result<ParticipationRow> ReadParticipation(const Statement& st) {
   ParticipationRow p;
@@ -164,6 +168,9 @@ Result<ParticipationRow> ReadParticipation(const Statement& st) {
   p.decode_ms = st.Int(16);
   p.sent_ms = st.OptInt(17);
   p.received_ms = st.OptInt(18);
+  p.update_norm = st.OptDouble(19);
+  p.clipped = st.Int(20) != 0;
+  p.outlier = st.Int(21) != 0;
   return p;
 }
 
@@ -410,12 +417,14 @@ Status Store::CommitRound(const RoundRow& r, bool job_completed, int64_t now_ms)
   {
     FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
         std::string("INSERT INTO rounds(") + kRoundCols +
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"));
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+            "?20, ?21, ?22)"));
     st.Bind(1, r.job_id).Bind(2, r.round).Bind(3, r.attempts).Bind(4, r.accuracy).Bind(5, r.loss)
         .Bind(6, r.train_loss).Bind(7, r.participants).Bind(8, r.rejected).Bind(9, r.late)
         .Bind(10, r.timeouts).Bind(11, r.samples).Bind(12, r.bytes_up_raw).Bind(13, r.bytes_up_wire)
         .Bind(14, r.bytes_down_raw).Bind(15, r.bytes_down_wire).Bind(16, r.started_ms)
-        .Bind(17, r.finished_ms).Bind(18, r.duration_ms).Bind(19, r.checkpoint);
+        .Bind(17, r.finished_ms).Bind(18, r.duration_ms).Bind(19, r.checkpoint)
+        .Bind(20, r.median_norm).Bind(21, r.clipped).Bind(22, r.outliers);
     FP_RETURN_IF_ERROR(st.Run().WithContext("CommitRound: " + label));
   }
   {
@@ -476,13 +485,15 @@ Result<int64_t> Store::RecordParticipation(const ParticipationRow& p) {
   FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
       "INSERT INTO participations(job_id, round, attempt, client_id, status, reason, samples, "
       "  train_loss, bytes_up_raw, bytes_up_wire, bytes_down_raw, bytes_down_wire, train_ms, "
-      "  encode_ms, decode_ms, sent_ms, received_ms) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"));
+      "  encode_ms, decode_ms, sent_ms, received_ms, update_norm, clipped, outlier) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"));
   st.Bind(1, p.job_id).Bind(2, p.round).Bind(3, p.attempt).Bind(4, p.client_id)
       .Bind(5, ParticipationStatusName(p.status)).Bind(6, p.reason).Bind(7, p.samples)
       .Bind(8, p.train_loss).Bind(9, p.bytes_up_raw).Bind(10, p.bytes_up_wire)
       .Bind(11, p.bytes_down_raw).Bind(12, p.bytes_down_wire).Bind(13, p.train_ms)
-      .Bind(14, p.encode_ms).Bind(15, p.decode_ms).Bind(16, p.sent_ms).Bind(17, p.received_ms);
+      .Bind(14, p.encode_ms).Bind(15, p.decode_ms).Bind(16, p.sent_ms).Bind(17, p.received_ms)
+      .Bind(18, p.update_norm).Bind(19, static_cast<int64_t>(p.clipped ? 1 : 0))
+      .Bind(20, static_cast<int64_t>(p.outlier ? 1 : 0));
   Status s = st.Run();
   if (s.code() == StatusCode::kNotFound) {
     return Status::NotFound("RecordParticipation: unknown " + JobLabel(p.job_id) + " or client " +
@@ -490,6 +501,18 @@ Result<int64_t> Store::RecordParticipation(const ParticipationRow& p) {
   }
   FP_RETURN_IF_ERROR(s.WithContext("RecordParticipation"));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Status Store::SetParticipationFlags(int64_t participation_id, bool clipped, bool outlier) {
+  std::lock_guard lock(mutex_);
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+      "UPDATE participations SET clipped = ?2, outlier = ?3 WHERE id = ?1"));
+  st.Bind(1, participation_id).Bind(2, static_cast<int64_t>(clipped ? 1 : 0))
+      .Bind(3, static_cast<int64_t>(outlier ? 1 : 0));
+  FP_RETURN_IF_ERROR(st.Run().WithContext("SetParticipationFlags"));
+  if (sqlite3_changes(db_) == 0)
+    return Status::NotFound("SetParticipationFlags: no participation " + std::to_string(participation_id));
+  return Status::OK();
 }
 
 Result<std::vector<ParticipationRow>> Store::ListParticipations(int64_t job_id,

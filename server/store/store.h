@@ -55,6 +55,10 @@ struct RoundRow {
   int64_t bytes_up_raw = 0, bytes_up_wire = 0, bytes_down_raw = 0, bytes_down_wire = 0;
   int64_t started_ms = 0, finished_ms = 0, duration_ms = 0;
   std::string checkpoint;
+  // Robust aggregation (schema v4): median L2 norm of the accepted updates,
+  // and how many were clipped / flagged as outliers.
+  std::optional<double> median_norm;
+  int64_t clipped = 0, outliers = 0;
 };
 
 struct ClientRow {
@@ -80,6 +84,10 @@ struct ParticipationRow {
   int64_t bytes_up_raw = 0, bytes_up_wire = 0, bytes_down_raw = 0, bytes_down_wire = 0;
   int64_t train_ms = 0, encode_ms = 0, decode_ms = 0;
   std::optional<int64_t> sent_ms, received_ms;
+  // Robust aggregation (schema v4), accepted updates only: L2 norm before
+  // clipping; clipped by the server; norm far above the round's median.
+  std::optional<double> update_norm;
+  bool clipped = false, outlier = false;
 };
 
 // An enrolled client credential (schema v3): only the CURVE public key.
@@ -152,6 +160,9 @@ class Store {
 
   // Participations.
   Result<int64_t> RecordParticipation(const ParticipationRow& p);
+  // Sets the clipped / outlier flags of a recorded participation (known only
+  // when its round closes). NotFound if there is no such row.
+  Status SetParticipationFlags(int64_t participation_id, bool clipped, bool outlier);
   // All attempts of a job, or of one round if `round` is set; ascending id.
   Result<std::vector<ParticipationRow>> ListParticipations(int64_t job_id,
                                                            std::optional<int64_t> round);

@@ -378,9 +378,11 @@ TEST(JobSpec, ToJsonRoundTrips) {
   json out = ParseOk(Minimal()).ToJson();
   for (const char* f : {"name", "model", "dataset", "rounds", "clients_per_round", "min_clients",
                         "local_epochs", "batch_size", "lr", "momentum", "round_timeout_s", "seed",
-                        "compression"})
+                        "compression", "aggregation"})
     EXPECT_TRUE(out.contains(f)) << f;
-  EXPECT_EQ(out.size(), 13u);
+  EXPECT_EQ(out.size(), 14u);
+  EXPECT_EQ(out["aggregation"], (json{{"strategy", "fedavg"}, {"trim_ratio", 0.2}, {"clip_norm", 0.0},
+                                      {"adaptive_clip", 0.0}, {"outlier_factor", 3.0}}));
 }
 
 TEST(JobSpec, ToJsonRoundTripsWithValidatedCompression) {
@@ -392,6 +394,59 @@ TEST(JobSpec, ToJsonRoundTripsWithValidatedCompression) {
   JobSpec a = ParseOk(With("compression", {{"method", "topk"}}), v);
   JobSpec b = ParseOk(json::parse(a.ToJson().dump()), v);
   EXPECT_EQ(b.ToJson(), a.ToJson());
+}
+
+// --- aggregation ------------------------------------------------------------
+
+TEST(JobSpec, AggregationDefaultsToPlainFedAvg) {
+  JobSpec s = ParseOk(Minimal());
+  EXPECT_EQ(s.aggregation.strategy, "fedavg");
+  EXPECT_EQ(s.aggregation.clip_norm, 0.0);
+  EXPECT_EQ(s.aggregation.adaptive_clip, 0.0);
+  EXPECT_EQ(s.aggregation.outlier_factor, 3.0);
+  EXPECT_FALSE(s.aggregation.NeedsAllUpdates());
+  EXPECT_EQ(RoundMemoryBytes(s), 0u);
+  // A spec stored before the field existed parses the same way.
+  EXPECT_EQ(ParseOk(With("aggregation", json::object())).aggregation.ToJson(), s.aggregation.ToJson());
+}
+
+TEST(JobSpec, AggregationStrategiesAndRoundTrip) {
+  json body = With("aggregation", {{"strategy", "trimmed_mean"}, {"trim_ratio", 0.1}, {"clip_norm", 12.5},
+                                   {"outlier_factor", 4}});
+  body["clients_per_round"] = 5;
+  body["model"] = "mlp";
+  JobSpec a = ParseOk(body);
+  EXPECT_EQ(a.aggregation.strategy, "trimmed_mean");
+  EXPECT_EQ(a.aggregation.trim_ratio, 0.1);
+  EXPECT_EQ(a.aggregation.clip_norm, 12.5);
+  EXPECT_EQ(a.aggregation.outlier_factor, 4.0);
+  EXPECT_TRUE(a.aggregation.NeedsAllUpdates());
+  EXPECT_EQ(RoundMemoryBytes(a), 5u * 199210u * 4u);
+  JobSpec b = ParseOk(json::parse(a.ToJson().dump()));
+  EXPECT_EQ(b.ToJson(), a.ToJson());
+  JobSpec m = ParseOk(With("aggregation", {{"strategy", "median"}}));
+  EXPECT_TRUE(m.aggregation.NeedsAllUpdates());
+  JobSpec adaptive = ParseOk(With("aggregation", {{"adaptive_clip", 2}}));
+  EXPECT_EQ(adaptive.aggregation.strategy, "fedavg");
+  EXPECT_TRUE(adaptive.aggregation.NeedsAllUpdates());
+}
+
+TEST(JobSpec, AggregationErrorsNameTheNestedField) {
+  ExpectOnlyError(With("aggregation", "median"), "aggregation", "must be an object");
+  ExpectOnlyError(With("aggregation", {{"strategy", "krum"}}), "aggregation.strategy",
+                  "fedavg, median, trimmed_mean");
+  ExpectOnlyError(With("aggregation", {{"trim_ratio", 0.5}}), "aggregation.trim_ratio", "[0, 0.5)");
+  ExpectOnlyError(With("aggregation", {{"trim_ratio", -0.1}}), "aggregation.trim_ratio");
+  ExpectOnlyError(With("aggregation", {{"clip_norm", -1}}), "aggregation.clip_norm");
+  ExpectOnlyError(With("aggregation", {{"clip_norm", "10"}}), "aggregation.clip_norm", "must be a number");
+  ExpectOnlyError(With("aggregation", {{"adaptive_clip", 0.5}}), "aggregation.adaptive_clip", "at least 1");
+  ExpectOnlyError(With("aggregation", {{"adaptive_clip", 2}, {"clip_norm", 3}}), "aggregation.adaptive_clip",
+                  "cannot be combined");
+  ExpectOnlyError(With("aggregation", {{"outlier_factor", 1}}), "aggregation.outlier_factor");
+  ExpectOnlyError(With("aggregation", {{"stratgy", "median"}}), "aggregation.stratgy", "unknown field");
+  // Several at once, all reported.
+  auto p = ParseJobSpec(With("aggregation", {{"strategy", 3}, {"trim_ratio", 2}}));
+  EXPECT_EQ(Fields(p), (std::vector<std::string>{"aggregation.strategy", "aggregation.trim_ratio"})) << Dump(p);
 }
 
 }  // namespace

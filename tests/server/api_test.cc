@@ -175,6 +175,23 @@ TEST_F(ApiTest, InvalidSpecListsEveryField) {
   EXPECT_EQ(Body(arr)["fields"].size(), 1u);
 }
 
+TEST_F(ApiTest, RobustJobOverTheRoundMemoryBoundIsRefused) {
+  ctx_.job_limits.max_round_memory_bytes = 4'000'000;  // 4 MB
+  // 5 x cnn (827,688 bytes) = 4.1 MB of buffered updates.
+  auto res = Post("/api/jobs", R"({"name":"m","clients_per_round":5,"aggregation":{"strategy":"median"}})");
+  ASSERT_EQ(res.result(), http::status::bad_request) << res.body();
+  json b = Body(res);
+  ASSERT_EQ(b["fields"].size(), 1u) << b.dump();
+  EXPECT_EQ(b["fields"][0]["field"], "aggregation.strategy");
+  EXPECT_NE(b["fields"][0]["message"].get<std::string>().find("--max-round-memory"), std::string::npos);
+  EXPECT_EQ(changes_.load(), 0);
+  // Streaming FedAvg with clipping needs no buffer; 4 clients of median fit.
+  EXPECT_GT(CreateJob({{"name", "f"}, {"clients_per_round", 5}, {"aggregation", {{"clip_norm", 3}}}}), 0);
+  const int64_t id = CreateJob({{"name", "m4"}, {"clients_per_round", 4}, {"aggregation", {{"strategy", "median"}}}});
+  ASSERT_GT(id, 0);
+  EXPECT_EQ(Body(Get("/api/jobs/" + std::to_string(id)))["spec"]["aggregation"]["strategy"], "median");
+}
+
 TEST_F(ApiTest, CompressionValidatorIsUsed) {
   ctx_.validate_compression = [](const json& c, std::vector<FieldError>* errors) -> std::optional<json> {
     if (c.value("method", "") == "topk") return json{{"method", "topk"}, {"ratio", 0.01}};
@@ -295,7 +312,11 @@ TEST_F(ApiTest, RoundsEndpoint) {
   const std::string j = "/api/jobs/" + std::to_string(id);
   EXPECT_EQ(Body(Get(j + "/rounds")), json::array());
 
-  ASSERT_TRUE(store_->CommitRound(FullRound(id, 1), false, 13000).ok());
+  RoundRow r1 = FullRound(id, 1);
+  r1.median_norm = 1.5;
+  r1.clipped = 1;
+  r1.outliers = 1;
+  ASSERT_TRUE(store_->CommitRound(r1, false, 13000).ok());
   RoundRow r2 = FullRound(id, 2);
   r2.accuracy.reset();
   r2.loss.reset();
@@ -312,12 +333,15 @@ TEST_F(ApiTest, RoundsEndpoint) {
                {"samples", 24000},    {"bytes_up_raw", 1000},  {"bytes_up_wire", 300},
                {"bytes_down_raw", 2000}, {"bytes_down_wire", 2100}, {"started_ms", 10000},
                {"finished_ms", 12500}, {"duration_ms", 2500},
-               {"ratio_up", 1000.0 / 300.0}, {"ratio_down", 2000.0 / 2100.0}};
+               {"ratio_up", 1000.0 / 300.0}, {"ratio_down", 2000.0 / 2100.0},
+               {"median_norm", 1.5},  {"clipped", 1},          {"outliers", 1}};
   EXPECT_EQ(rounds[0], want);
   EXPECT_EQ(rounds[1]["round"], 2);
   EXPECT_TRUE(rounds[1]["accuracy"].is_null());
   EXPECT_TRUE(rounds[1]["loss"].is_null());
   EXPECT_TRUE(rounds[1]["train_loss"].is_null());
+  EXPECT_TRUE(rounds[1]["median_norm"].is_null());
+  EXPECT_EQ(rounds[1]["outliers"], 0);
 
   // The job view summarises them.
   json job = Body(Get(j));
@@ -356,7 +380,11 @@ TEST_F(ApiTest, ParticipationsEndpoint) {
   p.decode_ms = 3;
   p.sent_ms = 5000;
   p.received_ms = 6000;
-  ASSERT_TRUE(store_->RecordParticipation(p).ok());
+  p.update_norm = 2.5;
+  p.clipped = true;
+  auto pid = store_->RecordParticipation(p);
+  ASSERT_TRUE(pid.ok());
+  ASSERT_TRUE(store_->SetParticipationFlags(*pid, true, true).ok());
   ParticipationRow late;
   late.job_id = id;
   late.round = 1;
@@ -375,8 +403,11 @@ TEST_F(ApiTest, ParticipationsEndpoint) {
                {"samples", 6000},      {"train_loss", 0.25},   {"bytes_up_raw", 100},
                {"bytes_up_wire", 40},  {"bytes_down_raw", 100}, {"bytes_down_wire", 110},
                {"train_ms", 900},      {"encode_ms", 12},      {"decode_ms", 3},
-               {"sent_ms", 5000},      {"received_ms", 6000}};
+               {"sent_ms", 5000},      {"received_ms", 6000},
+               {"update_norm", 2.5},   {"clipped", true},      {"outlier", true}};
   EXPECT_EQ(ps[0], want);
+  EXPECT_TRUE(ps[1]["update_norm"].is_null());
+  EXPECT_EQ(ps[1]["outlier"], false);
   EXPECT_EQ(ps[1]["status"], "late");
   EXPECT_EQ(ps[1]["reason"], "round 1 attempt 1 is already closed");
   EXPECT_TRUE(ps[1]["train_loss"].is_null());

@@ -49,6 +49,10 @@ export interface Round {
   started_ms: number;
   finished_ms: number;
   duration_ms: number;
+  /** Robust aggregation: median L2 norm of the accepted updates (null before schema v4). */
+  median_norm?: number | null;
+  clipped?: number;
+  outliers?: number;
 }
 
 export type ParticipationStatus = 'accepted' | 'rejected' | 'late' | 'timeout';
@@ -71,6 +75,10 @@ export interface Participation {
   decode_ms: number;
   sent_ms: number | null;
   received_ms: number | null;
+  /** L2 norm of the accepted update before any clipping (null otherwise). */
+  update_norm?: number | null;
+  clipped?: boolean;
+  outlier?: boolean;
 }
 
 export interface Client {

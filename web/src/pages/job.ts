@@ -1,5 +1,6 @@
 // Job detail: header (status, progress, cancel, model download), totals,
-// live charts, rounds table and participants table (newest first).
+// live charts, rounds table and participants table (newest first). Robust
+// aggregation shows as update norms with "outlier" / "clipped" badges.
 import { ApiError, cancelJob, downloadModel, getJob, getParticipations, getRounds } from '../api';
 import { LineChart } from '../charts';
 import { clear, debounce, h, type Page } from '../dom';
@@ -87,7 +88,7 @@ export function jobPage(id: number): Page {
       h(
         'tr',
         null,
-        ['Round', 'Accuracy', 'Loss', 'Train loss', 'Clients', 'Rejected', 'Late', 'Timeouts', 'Up raw → wire', 'Down raw → wire', 'Duration'].map(
+        ['Round', 'Accuracy', 'Loss', 'Train loss', 'Clients', 'Rejected', 'Late', 'Timeouts', 'Outliers', 'Up raw → wire', 'Down raw → wire', 'Duration'].map(
           (t, i) => h('th', { class: i === 0 ? '' : 'num' }, t),
         ),
       ),
@@ -108,7 +109,7 @@ export function jobPage(id: number): Page {
         renderParts();
       },
     },
-    ['all', 'accepted', 'rejected', 'late', 'timeout'].map((s) => h('option', { value: s }, s)),
+    ['all', 'accepted', 'rejected', 'late', 'timeout', 'outlier', 'clipped'].map((s) => h('option', { value: s }, s)),
   );
   const partTable = h(
     'table',
@@ -119,7 +120,7 @@ export function jobPage(id: number): Page {
       h(
         'tr',
         null,
-        ['Round', 'Client', 'Status', 'Reason', 'Samples', 'Train loss', 'Up wire', 'Up raw', 'Down wire', 'Train', 'Encode'].map(
+        ['Round', 'Client', 'Status', 'Reason', 'Samples', 'Train loss', 'Update norm', 'Up wire', 'Up raw', 'Down wire', 'Train', 'Encode'].map(
           (t, i) => h('th', { class: i >= 4 ? 'num' : '' }, t),
         ),
       ),
@@ -246,6 +247,7 @@ export function jobPage(id: number): Page {
         h('span', null, `${spec.clients_per_round ?? '?'} clients/round (min ${spec.min_clients ?? '?'})`),
         h('span', null, `lr ${spec.lr ?? '?'}, momentum ${spec.momentum ?? '?'}, batch ${spec.batch_size ?? '?'}, ${spec.local_epochs ?? '?'} epoch(s)`),
         h('span', null, `compression: ${compName}`),
+        h('span', { testid: 'job-aggregation' }, `aggregation: ${aggregationText(spec.aggregation)}`),
         h('span', { title: fmtTime(j.created_ms) }, `created ${fmtRelative(j.created_ms)}`),
         j.started_ms ? h('span', { title: fmtTime(j.started_ms) }, `started ${fmtRelative(j.started_ms)}`) : null,
         j.finished_ms
@@ -291,7 +293,7 @@ export function jobPage(id: number): Page {
     const rs = [...rounds].sort((a, b) => b.round - a.round);
     const shown = showAllRounds ? rs : rs.slice(0, ROUND_ROWS);
     if (!rs.length) {
-      clear(roundsBody, h('tr', null, h('td', { colspan: 11, class: 'empty' }, emptyText())));
+      clear(roundsBody, h('tr', null, h('td', { colspan: 12, class: 'empty' }, emptyText())));
     } else {
       clear(
         roundsBody,
@@ -307,6 +309,16 @@ export function jobPage(id: number): Page {
             h('td', { class: r.rejected ? 'num warn' : 'num' }, String(r.rejected)),
             h('td', { class: r.late ? 'num warn' : 'num' }, String(r.late)),
             h('td', { class: r.timeouts ? 'num warn' : 'num' }, String(r.timeouts)),
+            h(
+              'td',
+              {
+                class: r.outliers ? 'num warn nowrap' : 'num nowrap',
+                testid: 'round-outliers',
+                title: r.median_norm !== null && r.median_norm !== undefined ? `median update norm ${fmtNum(r.median_norm, 4)}` : '',
+              },
+              String(r.outliers ?? 0),
+              r.clipped ? h('span', { class: 'tag', title: 'updates clipped' }, `${r.clipped} clipped`) : null,
+            ),
             h('td', { class: 'num nowrap' }, `${fmtBytes(r.bytes_up_raw)} → ${fmtBytes(r.bytes_up_wire)}`, ratioSpan(r.bytes_up_raw, r.bytes_up_wire)),
             h('td', { class: 'num nowrap' }, `${fmtBytes(r.bytes_down_raw)} → ${fmtBytes(r.bytes_down_wire)}`, ratioSpan(r.bytes_down_raw, r.bytes_down_wire)),
             h('td', { class: 'num' }, fmtDuration(r.duration_ms)),
@@ -335,13 +347,19 @@ export function jobPage(id: number): Page {
 
   function renderParts(): void {
     const ps = parts
-      .filter((p) => partFilter === 'all' || p.status === partFilter)
+      .filter(
+        (p) =>
+          partFilter === 'all' ||
+          p.status === partFilter ||
+          (partFilter === 'outlier' && p.outlier) ||
+          (partFilter === 'clipped' && p.clipped),
+      )
       .sort((a, b) => b.round - a.round || b.attempt - a.attempt || a.client.localeCompare(b.client));
     const shown = showAllParts ? ps : ps.slice(0, PART_ROWS);
     if (!ps.length) {
       clear(
         partBody,
-        h('tr', null, h('td', { colspan: 11, class: 'empty' }, parts.length ? `No ${partFilter} participations.` : 'No participations yet.')),
+        h('tr', null, h('td', { colspan: 12, class: 'empty' }, parts.length ? `No ${partFilter} participations.` : 'No participations yet.')),
       );
     } else {
       let prevRound = -1;
@@ -354,13 +372,19 @@ export function jobPage(id: number): Page {
           prevRound = p.round;
           return h(
             'tr',
-            { testid: 'participant-row', 'data-status': p.status, class: (band ? 'band' : '') + (first ? ' group-start' : '') },
+            {
+              testid: 'participant-row',
+              'data-status': p.status,
+              'data-outlier': p.outlier ? 'true' : 'false',
+              class: (band ? 'band' : '') + (first ? ' group-start' : ''),
+            },
             h('td', null, first ? h('strong', null, String(p.round)) : '', p.attempt > 1 ? h('span', { class: 'tag' }, `try ${p.attempt}`) : null),
             h('td', { class: 'nowrap' }, p.client || `#${p.client_id}`),
             h('td', null, h('span', { class: `badge badge-${p.status}` }, p.status)),
             h('td', { class: 'reason' }, p.reason || h('span', { class: 'muted' }, '–')),
             h('td', { class: 'num' }, fmtInt(p.samples)),
             h('td', { class: 'num' }, fmtNum(p.train_loss, 4)),
+            normCell(p),
             h('td', { class: 'num' }, fmtBytes(p.bytes_up_wire)),
             h('td', { class: 'num' }, fmtBytes(p.bytes_up_raw)),
             h('td', { class: 'num' }, fmtBytes(p.bytes_down_wire)),
@@ -455,4 +479,35 @@ export function jobPage(id: number): Page {
       charts.forEach((c) => c.destroy());
     },
   };
+}
+
+/** "median", "trimmed_mean (20%)", "fedavg, clip 10", "fedavg, clip 2× median". */
+function aggregationText(agg: unknown): string {
+  const a = (agg ?? {}) as Record<string, unknown>;
+  const strategy = String(a.strategy ?? 'fedavg');
+  const parts = [strategy === 'trimmed_mean' ? `trimmed_mean (${fmtPct(Number(a.trim_ratio ?? 0.2), 0)} each end)` : strategy];
+  if (Number(a.clip_norm) > 0) parts.push(`clip ${a.clip_norm}`);
+  if (Number(a.adaptive_clip) > 0) parts.push(`clip ${a.adaptive_clip}× median norm`);
+  return parts.join(', ');
+}
+
+/** Update norm with "outlier" / "clipped" badges. */
+function normCell(p: Participation): HTMLElement {
+  const norm = p.update_norm;
+  return h(
+    'td',
+    { class: p.outlier ? 'num nowrap warn' : 'num nowrap', testid: 'participant-norm' },
+    norm === null || norm === undefined ? h('span', { class: 'muted' }, '–') : fmtNorm(norm),
+    p.outlier
+      ? h('span', { class: 'badge badge-failed badge-outlier', testid: 'badge-outlier', title: 'norm far above the round median' }, 'outlier')
+      : null,
+    p.clipped
+      ? h('span', { class: 'badge badge-late badge-clipped', testid: 'badge-clipped', title: 'scaled down to the clip bound' }, 'clipped')
+      : null,
+  );
+}
+
+function fmtNorm(v: number): string {
+  if (v !== 0 && (Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3)) return v.toExponential(2);
+  return fmtNum(v, 3);
 }

@@ -1,6 +1,7 @@
 // New job form: every spec field with defaults, compression preset with an
-// estimated ratio (or custom JSON), server validation errors shown next to
-// their fields. `novalidate`: the server is the judge of ranges.
+// estimated ratio (or custom JSON), aggregation strategy and clipping, server
+// validation errors shown next to their fields. `novalidate`: the server is
+// the judge of ranges.
 import { ApiError, createJob } from '../api';
 import { CUSTOM_EXAMPLE, estimate, fmtEstimate, PRESETS, presetJson } from '../compression';
 import { clear, h, type Page } from '../dom';
@@ -27,6 +28,14 @@ const TRAINING: NumField[] = [
   { name: 'momentum', label: 'Momentum', value: '0.9', hint: '[0, 1)', int: false, step: 'any' },
   { name: 'round_timeout_s', label: 'Round timeout (s)', value: '120', hint: '1 – 86400', int: false, step: 'any' },
   { name: 'seed', label: 'Seed', value: '1', hint: 'non-negative integer', int: true, min: 0 },
+];
+
+// Aggregation numbers; blank = the server's default.
+const AGGREGATION: NumField[] = [
+  { name: 'trim_ratio', label: 'Trim ratio', value: '0.2', hint: 'trimmed_mean: share dropped at each end, [0, 0.5)', int: false, step: 'any' },
+  { name: 'clip_norm', label: 'Clip norm', value: '0', hint: 'scale updates down to this L2 norm; 0 = off', int: false, step: 'any', min: 0 },
+  { name: 'adaptive_clip', label: 'Adaptive clip', value: '0', hint: '× the round’s median update norm; 0 = off, else ≥ 1', int: false, step: 'any', min: 0 },
+  { name: 'outlier_factor', label: 'Outlier factor', value: '3', hint: 'flag updates with norm > factor × median', int: false, step: 'any' },
 ];
 
 function defaultName(): string {
@@ -98,6 +107,29 @@ export function newJobPage(): Page {
       f.hint,
     ),
   );
+
+  // Aggregation. Fields are named by their JSON path, so the server's
+  // "aggregation.clip_norm" errors land next to the right input.
+  const strategy = h(
+    'select',
+    null,
+    h('option', { value: 'fedavg', selected: true }, 'fedavg — sample-weighted mean (streaming)'),
+    h('option', { value: 'median' }, 'median — coordinate-wise median (robust)'),
+    h('option', { value: 'trimmed_mean' }, 'trimmed_mean — coordinate-wise trimmed mean (robust)'),
+  );
+  const aggFields = AGGREGATION.map((f) =>
+    field(
+      `aggregation.${f.name}`,
+      f.label,
+      h('input', { type: 'number', inputmode: 'decimal', value: f.value, min: f.min, step: f.step ?? 'any' }),
+      f.hint,
+    ),
+  );
+  const trimInput = () => inputs.get('aggregation.trim_ratio') as HTMLInputElement;
+  const syncAggregation = () => {
+    trimInput().disabled = strategy.value !== 'trimmed_mean';
+  };
+  strategy.addEventListener('change', syncAggregation);
 
   // Compression.
   const preset = h(
@@ -179,6 +211,23 @@ export function newJobPage(): Page {
     h('section', { class: 'card' }, h('h2', null, 'Training'), h('div', { class: 'grid grid-numbers' }, numFields)),
     h(
       'section',
+      { class: 'card', testid: 'aggregation-section' },
+      h('h2', null, 'Aggregation'),
+      h(
+        'div',
+        { class: 'grid' },
+        field(
+          'aggregation.strategy',
+          'Strategy',
+          strategy,
+          'median and trimmed_mean resist poisoned updates but keep every update of a round in server memory',
+          true,
+        ),
+      ),
+      h('div', { class: 'grid grid-numbers' }, aggFields),
+    ),
+    h(
+      'section',
       { class: 'card' },
       h('h2', null, 'Compression'),
       h('div', { class: 'grid' }, field('compression', 'Preset', preset, estimateEl, true)),
@@ -189,6 +238,7 @@ export function newJobPage(): Page {
   );
   advanced.appendChild(custom);
   updateEstimate();
+  syncAggregation();
 
   function buildBody(): Record<string, unknown> | null {
     let ok = true;
@@ -214,6 +264,20 @@ export function newJobPage(): Page {
       }
       body[f.name] = Number(raw);
     }
+    const aggregation: Record<string, unknown> = { strategy: strategy.value };
+    for (const f of AGGREGATION) {
+      const key = `aggregation.${f.name}`;
+      const input = inputs.get(key) as HTMLInputElement;
+      if (input.disabled) continue;
+      if (input.validity.badInput) {
+        setError(key, 'not a number');
+        ok = false;
+        continue;
+      }
+      const raw = input.value.trim();
+      if (raw !== '') aggregation[f.name] = Number(raw);
+    }
+    body.aggregation = aggregation;
     const c = compressionValue();
     if (c.ok) body.compression = c.value;
     else {
@@ -228,7 +292,8 @@ export function newJobPage(): Page {
     let first: string | null = null;
     for (const fe of e.fields) {
       const path = fe.field ?? '';
-      const top = path.split('.')[0];
+      // The field itself when the form has it (aggregation.*), else its top level.
+      const top = errors.has(path) ? path : path.split('.')[0];
       if (errors.has(top)) {
         const prev = errors.get(top)!.textContent;
         const msg = top === path ? fe.message : `${path}: ${fe.message}`;
