@@ -20,8 +20,8 @@
 #include "common/checksum.h"
 #include "common/cli_config.h"
 #include "common/clock.h"
-#include "common/file_util.h"
 #include "common/curve_keys.h"
+#include "common/file_util.h"
 #include "compression/error_feedback.h"
 #include "compression/pipeline.h"
 #include "compression/spec.h"
@@ -54,7 +54,6 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string state_dir;
   app.add_option("--server", server, "server ZeroMQ endpoint")->capture_default_str();
-  app.add_option("--name", name, "unique client name [A-Za-z0-9._-] (default: HOSTNAME-INDEX)");
   // Security: CURVE by default (the server's key pinned, this client's
   // enrolled keypair); --insecure for a plaintext loopback demo.
   std::string server_key, key_file;
@@ -72,6 +71,7 @@ int main(int argc, char** argv) {
                                               "prints the public key for the admin to enroll");
   keygen->add_option("--out", keygen_out, "key file to write")->required();
   keygen->add_flag("--force", keygen_force, "replace an existing key file");
+  app.add_option("--name", name, "unique client name [A-Za-z0-9._-] (default: HOSTNAME-INDEX)");
   app.add_option("--dataset", dataset, "dataset")->check(CLI::IsMember({"fashion-mnist"}))->capture_default_str();
   app.add_option("--data-dir", data_dir, "directory with train-*-ubyte(.gz) files")->capture_default_str();
   app.add_option("--partition", partition_text, "iid | dirichlet:ALPHA | shards:K")->capture_default_str();
@@ -98,11 +98,6 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  if (name.empty()) {
-    char host[256] = {0};
-    ::gethostname(host, sizeof host - 1);
-    name = std::string(host) + "-" + std::to_string(index);
   if (*keygen) {
     auto kp = GenerateCurveKeyPair();
     if (!kp.ok()) {
@@ -125,18 +120,18 @@ int main(int argc, char** argv) {
     std::printf("%s\n", kp->public_key.c_str());
     return 0;
   }
-  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
   if (name.empty() && !insecure && !key_file.empty()) {
     // A key file from enrollment names its client.
     if (auto peek = ReadCurveKeyFile(key_file); peek.ok()) name = peek->name;
   }
+  if (name.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    name = std::string(host) + "-" + std::to_string(index);
+  }
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [" + name + "] %^%l%$ %v");
   if (state_dir.empty()) state_dir = "fedpress-client-state/" + name;
-  if (!protocol::IsValidClientName(name)) {
-    spdlog::error("--name '{}': use 1..64 characters of A-Z a-z 0-9 . _ -", name);
-    return 2;
-  }
-  if (index >= of) {
   std::optional<CurveKeyFile> credential;
   if (!insecure) {
     const bool default_key_file = key_file.empty();
@@ -171,6 +166,11 @@ int main(int argc, char** argv) {
     spdlog::error("--insecure goes without --server-key and --key-file");
     return 2;
   }
+  if (!protocol::IsValidClientName(name)) {
+    spdlog::error("--name '{}': use 1..64 characters of A-Z a-z 0-9 . _ -", name);
+    return 2;
+  }
+  if (index >= of) {
     spdlog::error("--index {} must be smaller than --of {}", index, of);
     return 2;
   }
@@ -379,6 +379,14 @@ int main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(held_mu);
     return protocol::Heartbeat{held.job, held.round, held.crc};
   };
+  if (credential) {
+    sopt.server_public_key = server_key;
+    sopt.public_key = credential->keys.public_key;
+    sopt.secret_key = credential->keys.secret_key;
+    spdlog::info("CURVE: server key {} pinned; client public key {}", server_key, credential->keys.public_key);
+  } else {
+    spdlog::warn("--insecure: plaintext connection, no client credential");
+  }
   sopt.max_message_bytes = static_cast<int64_t>(MaxDenseModelBytes() + MaxDenseModelBytes() / 8 + (1 << 20));
   Session session(sopt, handler);
   g_session = &session;
@@ -393,14 +401,6 @@ int main(int argc, char** argv) {
   spdlog::shutdown();
   std::fflush(stdout);
   std::fflush(stderr);
-  if (credential) {
-    sopt.server_public_key = server_key;
-    sopt.public_key = credential->keys.public_key;
-    sopt.secret_key = credential->keys.secret_key;
-    spdlog::info("CURVE: server key {} pinned; client public key {}", server_key, credential->keys.public_key);
-  } else {
-    spdlog::warn("--insecure: plaintext connection, no client credential");
-  }
   // A task may still be training; nothing of it needs saving, so leave now
   // rather than wait for it.
   std::_Exit(st.ok() ? 0 : 1);

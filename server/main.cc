@@ -35,7 +35,6 @@ namespace {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
-bool IsLoopback(const std::string& host) {
 // The host of a ZeroMQ endpoint is loopback (or the endpoint is local:
 // ipc://, inproc://).
 bool IsLocalEndpoint(const std::string& endpoint) {
@@ -46,6 +45,7 @@ bool IsLocalEndpoint(const std::string& endpoint) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
@@ -148,37 +148,6 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key", tls_key, "PEM private key for --tls-cert")->check(CLI::ExistingFile);
 
-  std::string rotate_db = db, rotate_state_dir = state_dir, rotate_token_file;
-  auto* rotate = app.add_subcommand("rotate-token",
-                                    "replace the admin token: stores the new hash, writes the token file, "
-                                    "prints the new token");
-  rotate->add_option("--db", rotate_db, "SQLite database file")->capture_default_str();
-  rotate->add_option("--state-dir", rotate_state_dir, "state directory (for the default token file)")
-      ->capture_default_str();
-  rotate->add_option("--admin-token-file", rotate_token_file, "token file (default: STATE_DIR/admin-token)");
-  // Every option can also be set in /etc/fedpress/server.toml (--config); the command line wins.
-  bool print_config = false;
-  AddConfigFileOptions(app, "/etc/fedpress/server.toml", &print_config);
-  CLI11_PARSE(app, argc, argv);
-  if (print_config) {
-    std::fputs(EffectiveConfigToml(app).c_str(), stdout);
-    return 0;
-  }
-
-  if (*rotate) {
-    // rotate-token's own flags win; otherwise it uses the server's (which may come from --config).
-    if (rotate->get_option("--db")->count() == 0) rotate_db = db;
-    if (rotate->get_option("--state-dir")->count() == 0) rotate_state_dir = state_dir;
-    if (rotate_token_file.empty() && app.get_option("--admin-token-file")->count() > 0) rotate_token_file = token_file;
-    if (rotate_token_file.empty()) rotate_token_file = rotate_state_dir + "/admin-token";
-    return RotateToken(rotate_db, rotate_token_file);
-  }
-  if (tls_cert.empty() != tls_key.empty()) {
-    std::fprintf(stderr, "--tls-cert and --tls-key go together\n");
-    return 2;
-  }
-  if (token_file.empty()) token_file = state_dir + "/admin-token";
-
   bool insecure = false;
   std::string server_key_file;
   app.add_flag("--insecure", insecure,
@@ -215,6 +184,51 @@ int main(int argc, char** argv) {
   auto* list_credentials = app.add_subcommand("credentials", "list client credentials (public keys only)");
   add_paths(list_credentials, &list_paths);
 
+  std::string rotate_db = db, rotate_state_dir = state_dir, rotate_token_file;
+  auto* rotate = app.add_subcommand("rotate-token",
+                                    "replace the admin token: stores the new hash, writes the token file, "
+                                    "prints the new token");
+  rotate->add_option("--db", rotate_db, "SQLite database file")->capture_default_str();
+  rotate->add_option("--state-dir", rotate_state_dir, "state directory (for the default token file)")
+      ->capture_default_str();
+  rotate->add_option("--admin-token-file", rotate_token_file, "token file (default: STATE_DIR/admin-token)");
+  // Every option can also be set in /etc/fedpress/server.toml (--config); the command line wins.
+  bool print_config = false;
+  AddConfigFileOptions(app, "/etc/fedpress/server.toml", &print_config);
+  CLI11_PARSE(app, argc, argv);
+  if (print_config) {
+    std::fputs(EffectiveConfigToml(app).c_str(), stdout);
+    return 0;
+  }
+
+  auto resolve = [&](SecurityPaths p) {
+    if (p.db.empty()) p.db = db;
+    if (p.state_dir.empty()) p.state_dir = state_dir;
+    if (p.key_file.empty()) p.key_file = !server_key_file.empty() ? server_key_file : p.state_dir + "/server.key";
+    return p;
+  };
+  if (*show_key) return ShowServerKeyCommand(resolve(show_paths).key_file);
+  if (*enroll) {
+    auto p = resolve(enroll_paths);
+    return EnrollCommand(p.db, enroll_name, enroll_public_key, enroll_out, p.key_file);
+  }
+  if (*revoke) return RevokeCommand(resolve(revoke_paths).db, revoke_which);
+  if (*list_credentials) return ListCredentialsCommand(resolve(list_paths).db);
+  if (server_key_file.empty()) server_key_file = state_dir + "/server.key";
+  if (*rotate) {
+    // rotate-token's own flags win; otherwise it uses the server's (which may come from --config).
+    if (rotate->get_option("--db")->count() == 0) rotate_db = db;
+    if (rotate->get_option("--state-dir")->count() == 0) rotate_state_dir = state_dir;
+    if (rotate_token_file.empty() && app.get_option("--admin-token-file")->count() > 0) rotate_token_file = token_file;
+    if (rotate_token_file.empty()) rotate_token_file = rotate_state_dir + "/admin-token";
+    return RotateToken(rotate_db, rotate_token_file);
+  }
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::fprintf(stderr, "--tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  if (token_file.empty()) token_file = state_dir + "/admin-token";
+
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
 
@@ -232,20 +246,6 @@ int main(int argc, char** argv) {
   if (!hp.ok()) {
     spdlog::error("--http: {}", hp.status().message());
     return 2;
-  auto resolve = [&](SecurityPaths p) {
-    if (p.db.empty()) p.db = db;
-    if (p.state_dir.empty()) p.state_dir = state_dir;
-    if (p.key_file.empty()) p.key_file = !server_key_file.empty() ? server_key_file : p.state_dir + "/server.key";
-    return p;
-  };
-  if (*show_key) return ShowServerKeyCommand(resolve(show_paths).key_file);
-  if (*enroll) {
-    auto p = resolve(enroll_paths);
-    return EnrollCommand(p.db, enroll_name, enroll_public_key, enroll_out, p.key_file);
-  }
-  if (*revoke) return RevokeCommand(resolve(revoke_paths).db, revoke_which);
-  if (*list_credentials) return ListCredentialsCommand(resolve(list_paths).db);
-  if (server_key_file.empty()) server_key_file = state_dir + "/server.key";
   }
   if (auto st = MakeDirs(state_dir); !st.ok()) {
     spdlog::error("--state-dir: {}", st.message());
@@ -273,8 +273,31 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Who may connect: CURVE (encrypted; enrolled, unrevoked client keys only,
+  // checked by the ZAP handler) unless --insecure.
+  CredentialSet credentials(store->get());
+  std::string server_public_key;
   TransportOptions topt;
   topt.bind = bind;
+  if (!insecure) {
+    bool created = false;
+    auto key = LoadOrCreateCurveKeyFile(server_key_file, &created);
+    if (!key.ok()) {
+      spdlog::error("server key {}: {}", server_key_file, key.status().ToString());
+      return 1;
+    }
+    if (auto st = credentials.Refresh(); !st.ok()) {
+      spdlog::error("{}", st.ToString());
+      return 1;
+    }
+    server_public_key = key->keys.public_key;
+    topt.curve_secret_key = key->keys.secret_key;
+    topt.zap_policy = CredentialPolicy(&credentials);
+    spdlog::info("CURVE on: server public key {} ({} {}); {} enrolled client credential(s)", server_public_key,
+                 created ? "new keypair in" : "from", server_key_file, credentials.size());
+    spdlog::info("clients connect with --server-key {} --key-file FILE; enroll them with "
+                 "'fedpress-server enroll' or POST /api/credentials", server_public_key);
+  }
   // Largest legitimate message: a dense update of the largest model, plus its
   // layout and envelope. Anything bigger is refused by ZeroMQ before we see it.
   topt.max_message_bytes = static_cast<int64_t>(MaxDenseModelBytes() + MaxDenseModelBytes() / 8 + (1 << 20));
@@ -309,31 +332,8 @@ int main(int argc, char** argv) {
 
   const std::string web_dir = FindWebRoot(web_root);
   StaticSite site(web_dir);
-  // Who may connect: CURVE (encrypted; enrolled, unrevoked client keys only,
-  // checked by the ZAP handler) unless --insecure.
-  CredentialSet credentials(store->get());
-  std::string server_public_key;
   if (site.available())
     spdlog::info("dashboard from {}", site.root());
-  if (!insecure) {
-    bool created = false;
-    auto key = LoadOrCreateCurveKeyFile(server_key_file, &created);
-    if (!key.ok()) {
-      spdlog::error("server key {}: {}", server_key_file, key.status().ToString());
-      return 1;
-    }
-    if (auto st = credentials.Refresh(); !st.ok()) {
-      spdlog::error("{}", st.ToString());
-      return 1;
-    }
-    server_public_key = key->keys.public_key;
-    topt.curve_secret_key = key->keys.secret_key;
-    topt.zap_policy = CredentialPolicy(&credentials);
-    spdlog::info("CURVE on: server public key {} ({} {}); {} enrolled client credential(s)", server_public_key,
-                 created ? "new keypair in" : "from", server_key_file, credentials.size());
-    spdlog::info("clients connect with --server-key {} --key-file FILE; enroll them with "
-                 "'fedpress-server enroll' or POST /api/credentials", server_public_key);
-  }
   else if (!web_root.empty())
     spdlog::warn("--web-root {}: no index.html there; / shows how to build the dashboard (make web)", web_root);
   else
@@ -353,6 +353,8 @@ int main(int argc, char** argv) {
   ctx.api.on_event = [&events](const std::string& type, int64_t job, const nlohmann::json& data) {
     events.Publish(type, job, 0, data);
   };
+  ctx.api.server_public_key = server_public_key;
+  if (!insecure) ctx.api.on_credentials_changed = [&credentials] { (void)credentials.Refresh(); };
   ctx.site = &site;
   ctx.auth = &auth;
   ctx.public_read = public_read;
@@ -386,6 +388,7 @@ int main(int argc, char** argv) {
   copt.max_clients = max_clients;
   copt.max_message_bytes = topt.max_message_bytes;
   Coordinator coordinator(transport->get(), store->get(), &registry, &runner, copt);
+  if (!insecure) coordinator.SetCredentials(&credentials);
   coordinator.SetClientListener([&events](const std::string& kind, const LiveClient& c, const std::string& why) {
     nlohmann::json data = {{"client_id", c.client_id}, {"name", c.name}};
     if (!why.empty()) data["reason"] = why;
@@ -396,8 +399,6 @@ int main(int argc, char** argv) {
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  ctx.api.server_public_key = server_public_key;
-  if (!insecure) ctx.api.on_credentials_changed = [&credentials] { (void)credentials.Refresh(); };
   signal(SIGPIPE, SIG_IGN);
 
   spdlog::info("fedpress-server ready: clients on {}, dashboard and API on {}://{}:{}/ (Ctrl-C to stop)",
@@ -410,4 +411,3 @@ int main(int argc, char** argv) {
   spdlog::info("shutting down");
   return 0;
 }
-  if (!insecure) coordinator.SetCredentials(&credentials);

@@ -272,12 +272,12 @@ HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req) {
     }
     return JsonError(http::status::not_found, "no such route: " + std::string(req.target()), v);
   }
+  if (parts.size() >= 2 && parts[1] == "credentials") return HandleCredentialsRequest(ctx, req);
   if (parts.size() == 2 && parts[1] == "clients") {
     if (!is_get) return MethodNotAllowed("GET", v);
     // Paging (?limit=&offset=&status=&q=&sort=): server/http/client_list.h.
     auto query = ParseQuery(req.target());
     if (!query.ok()) return JsonError(http::status::bad_request, query.status().message(), v);
-  if (parts.size() >= 2 && parts[1] == "credentials") return HandleCredentialsRequest(ctx, req);
     auto paging = ParseClientListQuery(*query);
     if (!paging.ok()) return JsonError(http::status::bad_request, paging.status().message(), v);
     auto rows = ctx.store->ListClients();

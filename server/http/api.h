@@ -28,8 +28,8 @@ struct ApiContext {
   std::string state_dir;
   std::function<void()> on_jobs_changed;        // wake the job runner
   CompressionValidator validate_compression;    // empty: only "none"
-  JobSpecLimits job_limits;                     // --max-round-memory
   const StorageHealth* storage_health = nullptr; // /healthz reports it; may be null
+  JobSpecLimits job_limits;                     // --max-round-memory
   // Live events raised by the API (job_created; job_cancelled for a queued
   // job, which the runner never sees): type, job id, data. May be empty.
   std::function<void(const std::string&, int64_t, const nlohmann::json&)> on_event;

@@ -237,13 +237,6 @@ ServerHandle StartServer(const std::string& dir, int http_port, int zmq_port,
             std::chrono::seconds(30));
   s.token = ReadText(dir + "/state/admin-token");
   while (!s.token.empty() && (s.token.back() == '\n' || s.token.back() == '\r')) s.token.pop_back();
-  return s;
-}
-
-Process StartClient(const std::string& dir, const std::string& endpoint, const std::string& name,
-                    int index, int of, int limit, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {BinDir() + "/fedpress-client", "--server", endpoint,
-                                   "--name", name,
   WaitUntil([&] { return !ReadyCurveField(ReadText(dir + "/server.log")).empty() || !s.process.running(); },
             std::chrono::seconds(10), std::chrono::milliseconds(50));
   const std::string curve = ReadyCurveField(ReadText(dir + "/server.log"));
@@ -252,14 +245,16 @@ Process StartClient(const std::string& dir, const std::string& endpoint, const s
     std::lock_guard lock(g_security_mu);
     g_security[s.endpoint()] = ServerSecurity{s.http_port, s.token, s.server_key};
   }
+  return s;
+}
+
+Process StartClient(const std::string& dir, const std::string& endpoint, const std::string& name,
+                    int index, int of, int limit, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {BinDir() + "/fedpress-client", "--server", endpoint,
+                                   "--name", name,
                                    "--index", std::to_string(index),
                                    "--of", std::to_string(of),
                                    "--limit", std::to_string(limit)};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  return Process(argv, dir + "/" + name + ".log");
-}
-
-}  // namespace fedpress::testing
   const bool has = std::find(extra.begin(), extra.end(), "--insecure") != extra.end() ||
                    std::find(extra.begin(), extra.end(), "--key-file") != extra.end();
   std::optional<ServerSecurity> sec;
@@ -281,3 +276,8 @@ Process StartClient(const std::string& dir, const std::string& endpoint, const s
       argv.insert(argv.end(), {"--server-key", sec->server_key, "--key-file", key_path});
     }
   }
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return Process(argv, dir + "/" + name + ".log");
+}
+
+}  // namespace fedpress::testing

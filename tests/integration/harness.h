@@ -86,9 +86,9 @@ struct ServerHandle {
 ServerHandle StartServer(const std::string& dir, int http_port = 0, int zmq_port = 0,
                          const std::vector<std::string>& extra = {});
 
+// Clients of a server started by StartServer get its security flags (see
+// above) unless `extra` already has --insecure or --key-file.
 Process StartClient(const std::string& dir, const std::string& endpoint, const std::string& name,
                     int index, int of, int limit, const std::vector<std::string>& extra = {});
 
 }  // namespace fedpress::testing
-// Clients of a server started by StartServer get its security flags (see
-// above) unless `extra` already has --insecure or --key-file.
