@@ -88,6 +88,9 @@ std::optional<InboundMessage> Transport::Receive(int timeout_ms) {
     return std::nullopt;
   InboundMessage m = std::move(inbound_.front());
   inbound_.pop_front();
+  queued_bytes_ -= m.wire_bytes;
+  if (auto it = queued_by_peer_.find(m.peer); it != queued_by_peer_.end() && (it->second -= m.wire_bytes) == 0)
+    queued_by_peer_.erase(it);
   return m;
 }
 
@@ -205,15 +208,26 @@ void Transport::Loop() {
         const char* uid = zmq_msg_gets(parts[1].handle(), "User-Id");
         if (uid) m.user_id = uid;
       }
+      if (const char* addr = zmq_msg_gets(parts[1].handle(), "Peer-Address")) m.source = addr;
       for (size_t k = 1; k < parts.size(); ++k) {
         m.wire_bytes += parts[k].size();
         m.frames.push_back(std::move(parts[k]));
       }
+      if (options_.admit && !options_.admit(m)) {
+        ++dropped_by_policy_;
+        continue;
+      }
       std::lock_guard<std::mutex> lock(in_mu_);
-      if (inbound_.size() >= options_.max_queued_inbound) {
+      size_t& peer_bytes = queued_by_peer_[m.peer];
+      if (inbound_.size() >= options_.max_queued_inbound ||
+          queued_bytes_ + m.wire_bytes > options_.max_queued_inbound_bytes ||
+          peer_bytes + m.wire_bytes > options_.max_peer_queued_bytes) {
+        if (peer_bytes == 0) queued_by_peer_.erase(m.peer);
         ++dropped_inbound_;
         continue;
       }
+      peer_bytes += m.wire_bytes;
+      queued_bytes_ += m.wire_bytes;
       inbound_.push_back(std::move(m));
       in_cv_.notify_one();
     }

@@ -20,11 +20,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <zmq.hpp>
@@ -40,6 +42,7 @@ struct InboundMessage {
   std::vector<zmq::message_t> frames;  // after the identity frame
   size_t wire_bytes = 0;             // sum of frame sizes
   std::string user_id;               // ZAP User-Id of the connection ("" without CURVE)
+  std::string source;                // remote address of the connection ("Peer-Address")
 };
 
 struct TransportOptions {
@@ -48,6 +51,13 @@ struct TransportOptions {
   int send_hwm = 1000;
   int recv_hwm = 1000;
   size_t max_queued_inbound = 10000;     // beyond this, new messages are dropped
+  // Bytes of received messages waiting for the coordinator, in all and per
+  // peer (routing id); a message that would exceed either is dropped.
+  size_t max_queued_inbound_bytes = size_t{512} << 20;
+  size_t max_peer_queued_bytes = size_t{64} << 20;
+  // Admission policy (e.g. FloodGuard), called on the socket thread for each
+  // received message before it is queued; false drops it. Empty: admit all.
+  std::function<bool(const InboundMessage&)> admit;
   // CURVE: the server's secret key (Z85). Empty = plaintext, no ZAP.
   std::string curve_secret_key;
   ZapPolicy zap_policy;                  // required with curve_secret_key
@@ -67,7 +77,9 @@ class Transport : public Outbox {
   std::optional<InboundMessage> Receive(int timeout_ms);
   // The endpoint actually bound (resolves port 0).
   const std::string& endpoint() const { return endpoint_; }
-  uint64_t dropped_inbound() const { return dropped_inbound_.load(); }
+  uint64_t dropped_inbound() const { return dropped_inbound_.load(); }        // queue bounds
+  uint64_t dropped_by_policy() const { return dropped_by_policy_.load(); }    // options.admit
+  size_t queued_inbound_bytes() const { return queued_bytes_.load(); }
   bool curve() const { return zap_ != nullptr; }
 
  private:
@@ -96,6 +108,8 @@ class Transport : public Outbox {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dropped_inbound_{0};
+  std::atomic<uint64_t> dropped_by_policy_{0};
+  std::atomic<size_t> queued_bytes_{0};  // written under in_mu_
 
   std::mutex out_mu_;
   std::deque<Outbound> outbound_;  // GUARDED_BY(out_mu_)
@@ -103,6 +117,7 @@ class Transport : public Outbox {
   std::mutex in_mu_;
   std::condition_variable in_cv_;
   std::deque<InboundMessage> inbound_;  // GUARDED_BY(in_mu_)
+  std::unordered_map<std::string, size_t> queued_by_peer_;  // GUARDED_BY(in_mu_); no zero entries
 };
 
 }  // namespace fedpress::server

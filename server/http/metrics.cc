@@ -111,6 +111,7 @@ Result<std::string> MetricsSource::Render() {
     in.event_subscribers = events_->subscribers();
     in.events_published = events_->published();
   }
+  if (extra_) return RenderMetrics(in) + extra_();
   return RenderMetrics(in);
 }
 

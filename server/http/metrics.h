@@ -21,6 +21,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -63,6 +64,9 @@ class MetricsSource {
                 const EventBroadcaster* events, int64_t cache_ms = 2000)
       : store_(store), registry_(registry), http_(http), events_(events), cache_ms_(cache_ms) {}
   Result<std::string> Render();
+  // Text appended to every rendering (e.g. the transport's flood counters).
+  // Set before serving; called from HTTP threads, so it must be thread-safe.
+  void SetExtra(std::function<std::string()> extra) { extra_ = std::move(extra); }
 
  private:
   Store* store_;
@@ -70,6 +74,7 @@ class MetricsSource {
   const RequestCounters* http_;
   const EventBroadcaster* events_;
   int64_t cache_ms_;
+  std::function<std::string()> extra_;
   std::mutex mutex_;
   StoreStats cached_;             // GUARDED_BY(mutex_)
   int64_t cached_steady_ms_ = -1; // GUARDED_BY(mutex_)
