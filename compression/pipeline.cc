@@ -227,15 +227,16 @@ struct DecodeContext::Impl {
   std::vector<uint8_t> body;
 
   Status Run(std::span<const uint8_t> payload, const ModelLayout& layout, float weight,
-             std::span<float> acc, const DecodeLimits& limits);
+             std::span<float> acc, const DecodeLimits& limits, double* sum_squares = nullptr);
   template <bool kApply>
   Status ParseBody(std::span<const uint8_t> body, const ModelLayout& layout, float weight,
-                   std::span<float> acc);
+                   std::span<float> acc, double* sum_squares = nullptr);
 };
 
 template <bool kApply>
 Status DecodeContext::Impl::ParseBody(std::span<const uint8_t> body, const ModelLayout& layout,
-                                      float weight, std::span<float> acc) {
+                                      float weight, std::span<float> acc, double* sum_squares) {
+  double ss = 0.0;
   ByteReader r(body);
   uint32_t ib[kValueChunk];
   float vb[kValueChunk];
@@ -288,6 +289,8 @@ Status DecodeContext::Impl::ParseBody(std::span<const uint8_t> body, const Model
           float* ad = a + done;
           for (size_t j = 0; j < m; ++j) ad[j] += weight * vb[j];
         }
+      } else if (sum_squares) {
+        for (size_t j = 0; j < m; ++j) ss += static_cast<double>(vb[j]) * static_cast<double>(vb[j]);
       }
       done += m;
     }
@@ -298,11 +301,12 @@ Status DecodeContext::Impl::ParseBody(std::span<const uint8_t> body, const Model
   if (r.remaining() != 0)
     return Status::Corruption("compressed payload: " + std::to_string(r.remaining()) +
                               " unexpected bytes after the last layer");
+  if (!kApply && sum_squares) *sum_squares = ss;
   return Status::OK();
 }
 
 Status DecodeContext::Impl::Run(std::span<const uint8_t> payload, const ModelLayout& layout, float weight,
-                                std::span<float> acc, const DecodeLimits& limits) {
+                                std::span<float> acc, const DecodeLimits& limits, double* sum_squares) {
   if (acc.size() != layout.total_elements())
     return Status::InvalidArgument("decode: accumulator has " + std::to_string(acc.size()) +
                                    " elements, layout has " + std::to_string(layout.total_elements()));
@@ -345,7 +349,7 @@ Status DecodeContext::Impl::Run(std::span<const uint8_t> payload, const ModelLay
                                 (ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame"));
     body = std::span<const uint8_t>(this->body.data(), h.body_raw_len);
   }
-  FP_RETURN_IF_ERROR(ParseBody<false>(body, layout, weight, acc));
+  FP_RETURN_IF_ERROR(ParseBody<false>(body, layout, weight, acc, sum_squares));
   Status st = ParseBody<true>(body, layout, weight, acc);
   if (!st.ok()) return Status::Internal("decode: second pass failed after validation: " + st.message());
   return Status::OK();
@@ -359,6 +363,12 @@ DecodeContext::~DecodeContext() = default;
 Status DecodeContext::DecodeAccumulate(std::span<const uint8_t> payload, const ModelLayout& layout,
                                        float weight, std::span<float> acc, const DecodeLimits& limits) {
   return impl_->Run(payload, layout, weight, acc, limits);
+}
+
+Status DecodeContext::DecodeAccumulate(std::span<const uint8_t> payload, const ModelLayout& layout,
+                                       float weight, std::span<float> acc, const DecodeLimits& limits,
+                                       double* sum_squares) {
+  return impl_->Run(payload, layout, weight, acc, limits, sum_squares);
 }
 
 Result<std::vector<float>> DecodeContext::Decode(std::span<const uint8_t> payload, const ModelLayout& layout,

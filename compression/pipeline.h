@@ -121,6 +121,10 @@ class DecodeContext {
   // ResourceExhausted over the limit) acc is unchanged.
   Status DecodeAccumulate(std::span<const uint8_t> payload, const ModelLayout& layout, float weight,
                           std::span<float> acc, const DecodeLimits& limits = {});
+  // Same, and *sum_squares = Σ decoded[i]² (in double, before the weight), so
+  // a caller can take an update's L2 norm without a dense copy.
+  Status DecodeAccumulate(std::span<const uint8_t> payload, const ModelLayout& layout, float weight,
+                          std::span<float> acc, const DecodeLimits& limits, double* sum_squares);
   // The dense decoded update (0 where nothing was sent).
   Result<std::vector<float>> Decode(std::span<const uint8_t> payload, const ModelLayout& layout,
                                     const DecodeLimits& limits = {});

@@ -33,6 +33,10 @@ namespace fedpress::server {
 // Adds one client's dense update Δ into `out` (model-sized, all zero on
 // entry). The job runner's decoders (compressed container or dense bundle).
 using UpdateDecoder = std::function<Status(std::span<float> out)>;
+// Optional fast path for sparse (compressed) updates: acc += weight · Δ over
+// the sent coordinates only, *sum_squares = ‖Δ‖²; acc unchanged on error.
+// Strategies that need the dense update (clipping, buffering) ignore it.
+using UpdateAccumulator = std::function<Status(float weight, std::span<float> acc, double* sum_squares)>;
 
 // What the aggregator learned about one update.
 struct UpdateStats {
@@ -56,7 +60,8 @@ class RoundAggregator {
   // (InvalidArgument) or the round's buffer is full (ResourceExhausted),
   // measures and (fixed bound) clips it, and takes it. On error nothing of it
   // is kept. REQUIRES: num_samples > 0.
-  virtual Result<UpdateStats> Add(const UpdateDecoder& decode, uint64_t num_samples) = 0;
+  virtual Result<UpdateStats> Add(const UpdateDecoder& decode, uint64_t num_samples,
+                                  const UpdateAccumulator* direct = nullptr) = 0;
   virtual size_t num_updates() const = 0;
   // global += the aggregate. FailedPrecondition without updates,
   // InvalidArgument for a size mismatch. Call once per round.

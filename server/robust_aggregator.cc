@@ -20,7 +20,8 @@ RobustAggregator::RobustAggregator(const AggregationSpec& spec, size_t num_eleme
   updates_.reserve(max_updates);
 }
 
-Result<UpdateStats> RobustAggregator::Add(const UpdateDecoder& decode, uint64_t num_samples) {
+Result<UpdateStats> RobustAggregator::Add(const UpdateDecoder& decode, uint64_t num_samples,
+                                          const UpdateAccumulator* /*direct: needs the dense update*/) {
   if (num_samples == 0) return Status::InvalidArgument("update with 0 samples");
   if (updates_.size() >= max_updates_)
     return Status::ResourceExhausted("the round already holds " + std::to_string(max_updates_) +

@@ -24,7 +24,8 @@ class RobustAggregator final : public RoundAggregator {
  public:
   RobustAggregator(const AggregationSpec& spec, size_t num_elements, size_t max_updates);
 
-  Result<UpdateStats> Add(const UpdateDecoder& decode, uint64_t num_samples) override;
+  Result<UpdateStats> Add(const UpdateDecoder& decode, uint64_t num_samples,
+                          const UpdateAccumulator* direct = nullptr) override;
   size_t num_updates() const override { return updates_.size(); }
   Status ApplyTo(std::span<float> global) override;
   RoundSummary Summary() const override;

@@ -10,8 +10,21 @@ namespace fedpress::server {
 StreamingFedAvg::StreamingFedAvg(const AggregationSpec& spec, size_t num_elements)
     : spec_(spec), sum_(num_elements), scratch_(num_elements, 0.0f) {}
 
-Result<UpdateStats> StreamingFedAvg::Add(const UpdateDecoder& decode, uint64_t num_samples) {
+Result<UpdateStats> StreamingFedAvg::Add(const UpdateDecoder& decode, uint64_t num_samples,
+                                         const UpdateAccumulator* direct) {
   if (num_samples == 0) return Status::InvalidArgument("update with 0 samples");
+  if (direct && *direct && spec_.clip_norm <= 0) {
+    // No clipping: fold the sparse update straight into the sum (only the
+    // sent coordinates are touched) and take its norm from the decoder.
+    double ss = 0.0;
+    FP_RETURN_IF_ERROR((*direct)(static_cast<float>(num_samples), sum_.accumulator(), &ss));
+    UpdateStats u;
+    u.norm = std::sqrt(ss);
+    sum_.CountUpdate(num_samples);
+    norms_.push_back(u.norm);
+    clipped_.push_back(false);
+    return u;
+  }
   Status st = decode(scratch_);
   const double norm = st.ok() ? L2Norm(scratch_) : 0.0;
   if (st.ok() && !std::isfinite(norm))

@@ -1,8 +1,11 @@
-// StreamingFedAvg: the default aggregation strategy. Each update is decoded
-// into one reusable scratch buffer, measured (L2 norm, finiteness), scaled
-// down to `clip_norm` when the job sets one, and folded into the running
-// sample-weighted sum (FedAvgAggregator); then the scratch is zeroed for the
-// next. Memory is two model-sized buffers whatever the number of updates.
+// StreamingFedAvg: the default aggregation strategy. Without a clip bound, a
+// compressed update takes the decoder's fast path: folded straight into the
+// running sample-weighted sum (FedAvgAggregator), touching only the sent
+// coordinates, its norm taken in the decoder's validation pass. Otherwise
+// (clip_norm, dense bundles) each update is decoded into one reusable scratch
+// buffer, measured (L2 norm, finiteness), scaled down to `clip_norm`, folded
+// in, and the scratch zeroed for the next. Memory is at most two model-sized
+// buffers whatever the number of updates.
 // Norms are kept (8 bytes per update) for the round's outlier flags.
 //
 // Thread-safety: not thread-safe (see aggregation_strategy.h).
@@ -19,7 +22,8 @@ class StreamingFedAvg final : public RoundAggregator {
  public:
   StreamingFedAvg(const AggregationSpec& spec, size_t num_elements);
 
-  Result<UpdateStats> Add(const UpdateDecoder& decode, uint64_t num_samples) override;
+  Result<UpdateStats> Add(const UpdateDecoder& decode, uint64_t num_samples,
+                          const UpdateAccumulator* direct = nullptr) override;
   size_t num_updates() const override { return sum_.num_updates(); }
   Status ApplyTo(std::span<float> global) override { return sum_.ApplyTo(global); }
   RoundSummary Summary() const override;

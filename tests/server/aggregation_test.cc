@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/job_spec.h"
+#include "compression/pipeline.h"
 #include "server/aggregation_math.h"
 #include "server/aggregation_strategy.h"
 
@@ -183,6 +184,57 @@ TEST(AggregationMath, OutlierFlags) {
 }
 
 // --- strategies -------------------------------------------------------------
+
+// The sparse fast path (compressed updates folded straight into the sum,
+// norm from the decoder) gives the same bits and norms as decoding each update
+// densely first; a corrupt payload leaves the sum untouched.
+TEST(RoundAggregator, FedAvgSparseFastPathEqualsTheDensePath) {
+  using namespace fedpress::compression;
+  const ModelLayout layout({{"fc1.weight", {64, 500}}, {"fc1.bias", {64}}, {"fc2.weight", {10, 64}}});
+  auto spec = Preset("topk1%-q4");
+  ASSERT_TRUE(spec.ok());
+  auto enc = Encoder::Create(spec->uplink, layout);
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g(0.0f, 0.01f);
+  std::vector<std::vector<uint8_t>> payloads(4);
+  for (size_t k = 0; k < payloads.size(); ++k) {
+    std::vector<float> delta(layout.total_elements());
+    for (float& x : delta) x = g(rng);
+    ErrorFeedback ef(layout);
+    ASSERT_TRUE(enc->Encode(delta, &ef, k, &payloads[k]).ok());
+  }
+  const uint64_t samples[] = {100, 250, 40, 900};
+  DecodeContext ctx;
+  auto fast = MakeRoundAggregator(Spec("fedavg"), layout.total_elements(), 4);
+  auto slow = MakeRoundAggregator(Spec("fedavg"), layout.total_elements(), 4);
+  for (size_t k = 0; k < payloads.size(); ++k) {
+    const std::span<const uint8_t> p(payloads[k]);
+    UpdateDecoder dense = [&](std::span<float> out) { return ctx.DecodeAccumulate(p, layout, 1.0f, out); };
+    UpdateAccumulator direct = [&](float w, std::span<float> acc, double* ss) {
+      return ctx.DecodeAccumulate(p, layout, w, acc, {}, ss);
+    };
+    auto a = fast->Add(dense, samples[k], &direct);
+    auto b = slow->Add(dense, samples[k]);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_GT(a->norm, 0.0);
+    EXPECT_NEAR(a->norm, b->norm, 1e-9 * b->norm) << k;
+  }
+  // A corrupt payload: refused by both paths, the sums unchanged.
+  std::vector<uint8_t> bad = payloads[0];
+  bad[bad.size() / 2] ^= 0x5a;
+  UpdateDecoder bad_dense = [&](std::span<float> out) { return ctx.DecodeAccumulate(bad, layout, 1.0f, out); };
+  UpdateAccumulator bad_direct = [&](float w, std::span<float> acc, double* ss) {
+    return ctx.DecodeAccumulate(bad, layout, w, acc, {}, ss);
+  };
+  EXPECT_FALSE(fast->Add(bad_dense, 10, &bad_direct).ok());
+  EXPECT_EQ(fast->num_updates(), 4u);
+  std::vector<float> g1(layout.total_elements(), 1.0f), g2 = g1;
+  ASSERT_TRUE(fast->ApplyTo(g1).ok());
+  ASSERT_TRUE(slow->ApplyTo(g2).ok());
+  EXPECT_EQ(g1, g2);
+  EXPECT_NE(g1, std::vector<float>(layout.total_elements(), 1.0f));
+}
 
 TEST(RoundAggregator, FedAvgWithoutClippingIsTheWeightedMean) {
   auto agg = MakeRoundAggregator(Spec("fedavg"), 4, 3);
