@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,11 +29,19 @@ Result<std::string> RunProcess(const std::vector<std::string>& argv, int timeout
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return Status::Internal(std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
+    // If the server dies (a crash, SIGKILL) the child goes with it instead of
+    // evaluating on as an orphan, and it holds none of the server's
+    // descriptors: an inherited listening socket would keep the restarted
+    // server from binding its HTTP port.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
+    ::close_range(3, ~0U, 0);
     ::execv(args[0], args.data());
     const char msg[] = "exec failed\n";
     (void)!::write(2, msg, sizeof msg - 1);

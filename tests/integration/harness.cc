@@ -231,6 +231,13 @@ ServerHandle StartServer(const std::string& dir, int http_port, int zmq_port,
                                    "--eval-limit", "1000",
                                    "--heartbeat-ms", "500",
                                    "--client-timeout-s", "5"};
+  // A flag in `extra` replaces its default above (CLI11 refuses repeats).
+  for (size_t i = 1; i + 1 < argv.size();) {
+    if (std::find(extra.begin(), extra.end(), argv[i]) != extra.end())
+      argv.erase(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    else
+      i += 2;
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   s.process = Process(argv, dir + "/server.log");
   WaitUntil([&] { return s.Get("/healthz").status == 200 || !s.process.running(); },

@@ -82,7 +82,8 @@ struct ServerHandle {
 
 // Starts the server (ports 0 = pick free ones) and waits for its READY line
 // and a healthy /healthz, then reads the admin token from dir/state/admin-token.
-// Extra flags are appended.
+// Extra flags are appended; one that is also a default (--db,
+// --client-timeout-s, ...) replaces the default.
 ServerHandle StartServer(const std::string& dir, int http_port = 0, int zmq_port = 0,
                          const std::vector<std::string>& extra = {});
 
