@@ -19,6 +19,7 @@
 #include "server/credential_cli.h"
 #include "server/credential_set.h"
 #include "server/events.h"
+#include "server/flood_guard.h"
 #include "server/http/api.h"
 #include "server/http/auth.h"
 #include "server/http/http_server.h"
@@ -135,6 +136,30 @@ int main(int argc, char** argv) {
                  "keep every update of a round); a job needing more is refused. Suffixes: KB, MB, GB "
                  "(x1000) or KiB, MiB, GiB (x1024); 0 = no limit")
       ->transform(CLI::AsSizeValue(true))->capture_default_str();
+  // Flood and memory bounds on client traffic (server/flood_guard.h, TransportOptions).
+  uint64_t max_queued_bytes = uint64_t{512} << 20, max_peer_queued_bytes = uint64_t{64} << 20;
+  FloodGuardOptions flood;
+  app.add_option("--max-queued-bytes", max_queued_bytes,
+                 "bytes of received client messages waiting to be processed, in all; beyond: dropped "
+                 "(suffixes KB, MB, GB, KiB, MiB, GiB)")
+      ->transform(CLI::AsSizeValue(true))->capture_default_str();
+  app.add_option("--max-peer-queued-bytes", max_peer_queued_bytes,
+                 "the same per client connection; at least the largest message (suffixes as above)")
+      ->transform(CLI::AsSizeValue(true))->capture_default_str();
+  app.add_option("--peer-rate", flood.per_peer.rate_per_s,
+                 "REGISTER/HEARTBEAT/BYE/garbage messages per second from one connection; beyond: dropped")
+      ->check(CLI::Range(0.01, 1e6))->capture_default_str();
+  app.add_option("--peer-burst", flood.per_peer.burst, "burst allowed above --peer-rate")
+      ->check(CLI::Range(1.0, 1e7))->capture_default_str();
+  app.add_option("--source-rate", flood.per_source.rate_per_s,
+                 "the same messages per second from one client credential (CURVE) or, without one, one "
+                 "remote address, over all its connections")
+      ->check(CLI::Range(0.01, 1e6))->capture_default_str();
+  app.add_option("--source-burst", flood.per_source.burst, "burst allowed above --source-rate")
+      ->check(CLI::Range(1.0, 1e7))->capture_default_str();
+  app.add_option("--rate-limit-keys", flood.per_peer.max_keys,
+                 "connections and sources tracked by the rate limits at most (least recently seen forgotten)")
+      ->check(CLI::Range(16, 10000000))->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
   app.add_option("--web-root", web_root,
@@ -301,6 +326,16 @@ int main(int argc, char** argv) {
   // Largest legitimate message: a dense update of the largest model, plus its
   // layout and envelope. Anything bigger is refused by ZeroMQ before we see it.
   topt.max_message_bytes = static_cast<int64_t>(MaxDenseModelBytes() + MaxDenseModelBytes() / 8 + (1 << 20));
+  if (max_peer_queued_bytes < static_cast<uint64_t>(topt.max_message_bytes) || max_queued_bytes < max_peer_queued_bytes) {
+    spdlog::error("--max-peer-queued-bytes must be at least the largest message ({} bytes) and at most "
+                  "--max-queued-bytes", topt.max_message_bytes);
+    return 2;
+  }
+  topt.max_queued_inbound_bytes = max_queued_bytes;
+  topt.max_peer_queued_bytes = max_peer_queued_bytes;
+  flood.per_source.max_keys = flood.per_peer.max_keys;
+  FloodGuard flood_guard(flood);  // outlives the transport, whose socket thread calls it
+  topt.admit = [&flood_guard](const InboundMessage& m) { return flood_guard.Admit(m, SteadyMs()); };
   auto transport = Transport::Start(topt);
   if (!transport.ok()) {
     spdlog::error("{}", transport.status().message());
@@ -359,6 +394,7 @@ int main(int argc, char** argv) {
   ctx.auth = &auth;
   ctx.public_read = public_read;
   ctx.metrics = &metrics;
+  metrics.SetExtra([&flood_guard, t = transport->get()] { return flood_guard.RenderMetrics(t); });
   ctx.token_file = token_file;
   HttpServerOptions hopt;
   hopt.address = hp->first;
