@@ -25,8 +25,9 @@ std::optional<StorageHealth::Problem> StorageHealth::problem() const {
 }
 
 bool IsStorageFailure(const Status& st) {
-  return st.code() == StatusCode::kIOError || st.code() == StatusCode::kPermissionDenied ||
-         st.code() == StatusCode::kCorruption;
+  // Not Corruption: a damaged checkpoint or database does not heal by
+  // waiting, and must fail the job loudly rather than pause it.
+  return st.code() == StatusCode::kIOError;
 }
 
 Status ProbeStorage(const std::string& state_dir, Store* store, std::optional<int64_t> job_id,

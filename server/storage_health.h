@@ -39,8 +39,9 @@ class StorageHealth {
   std::optional<Problem> problem_;  // GUARDED_BY(mu_)
 };
 
-// True for errors that mean "storage cannot be written" (disk full, read-only,
-// permissions, I/O) rather than a bad request or a logic error.
+// True for errors that mean "storage cannot be written" (disk full, read-only
+// file system, permissions, I/O: StatusCode::kIOError from file_util and the
+// store) rather than damaged data, a bad request or a logic error.
 bool IsStorageFailure(const Status& st);
 
 // Writes and removes `state_dir`/.storage-probe (reserve_bytes of zeros) and,
