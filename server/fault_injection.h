@@ -5,8 +5,8 @@
 // Armed by the environment variable FEDPRESS_CRASH_AT=PHASE:N (N >= 1): the
 // Nth time this process reaches PHASE, it prints one line to stderr and
 // raises SIGKILL (no cleanup, no flush: as a power cut would). Unset (the
-// normal case) every call is one relaxed atomic load. An unparsable value is
-// reported on stderr once and ignored. Phases, in round order:
+// normal case) a call costs one initialised-static check and a compare. An
+// unparsable value is reported on stderr once and ignored. Phases, in round order:
 //
 //   broadcast   after the first TRAIN of a round is queued (mid-broadcast)
 //   collect     after an accepted UPDATE is folded into the sum
