@@ -15,7 +15,9 @@
 // The store is recreated every 4096 inputs so POSTed jobs cannot grow it
 // without bound.
 //
-// Seeds: FP_FUZZ_SEED_DIR=dir writes a request for every route into dir.
+// Seeds: FP_FUZZ_SEED_DIR=dir writes a request for every route into dir
+// (committed in corpus/http_api_fuzz);
+// http_api_fuzz.dict holds routes, headers and JSON keys.
 #include <unistd.h>
 
 #include <cstdint>
@@ -197,6 +199,7 @@ void WriteSeeds(const std::string& dir) {
       {"create_preset", post("/api/jobs", R"({"name":"p","compression":{"preset":"topk1%-q4"}})")},
       {"create_stages", post("/api/jobs", R"({"name":"s","compression":{"uplink":{"sparsify":{"method":"topk","ratio":0.01},)"
                                           R"("quantize":{"method":"uniform","bits":4},"entropy":{"method":"zstd"}}}})")},
+      {"create_aggregation", post("/api/jobs", R"({"name":"m","aggregation":{"strategy":"trimmed_mean","trim_ratio":0.2}})")},
       {"create_bad", post("/api/jobs", R"({"name":"","rounds":-1,"lr":"x","compression":{"method":"?"}})")},
       {"create_not_json", post("/api/jobs", "{\"name\":")},
       {"chunked", "POST /api/jobs HTTP/1.1\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n"
