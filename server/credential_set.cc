@@ -48,12 +48,16 @@ std::optional<Credential> CredentialSet::ActiveByPublicKey(const std::string& pu
       std::lock_guard lock(mu_);
       auto it = by_key_.find(public_key);
       if (it != by_key_.end()) return it->second;
-      if (pass == 1 || (loaded_steady_ms_ >= 0 && SteadyMs() - loaded_steady_ms_ < miss_refresh_ms_))
-        return std::nullopt;
+      if (pass == 1) return std::nullopt;
+      const int64_t now = SteadyMs();
+      if (now - miss_window_ms_ >= 1000) {
+        miss_window_ms_ = now;
+        misses_in_window_ = 0;
+      }
+      if (misses_in_window_++ >= max_miss_refreshes_per_s_) return std::nullopt;
     }
-    // Unknown key and a view older than miss_refresh_ms: it may have just
-    // been enrolled (by the API or the CLI). Bounded: at most one store read
-    // per miss_refresh_ms whatever unknown clients do.
+    // Unknown key: it may have just been enrolled (by the API or by the CLI
+    // in another process). Bounded: max_miss_refreshes_per_s store reads.
     (void)Refresh();
   }
   return std::nullopt;

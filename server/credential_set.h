@@ -6,8 +6,9 @@
 // It is refreshed on demand: Refresh() after the API changes credentials,
 // RefreshIfOlderThan() from the coordinator's periodic sweep (so a revocation
 // made by `fedpress-server revoke` in another process is seen within about a
-// second), and a lookup of an unknown key re-reads the store at most every
-// `miss_refresh_ms` (so a freshly enrolled client is let in at once).
+// second), and a lookup of an unknown key re-reads the store first (so a
+// client enrolled a moment ago is let in at once), at most
+// `max_miss_refreshes_per_s` times a second whatever unknown clients do.
 //
 // Thread-safety: thread-safe (a mutex guards the maps; store reads happen
 // outside it).
@@ -33,8 +34,8 @@ struct Credential {
 
 class CredentialSet {
  public:
-  explicit CredentialSet(Store* store, int64_t miss_refresh_ms = 250)
-      : store_(store), miss_refresh_ms_(miss_refresh_ms) {}
+  explicit CredentialSet(Store* store, int max_miss_refreshes_per_s = 50)
+      : store_(store), max_miss_refreshes_per_s_(max_miss_refreshes_per_s) {}
   CredentialSet(const CredentialSet&) = delete;
   CredentialSet& operator=(const CredentialSet&) = delete;
 
@@ -56,12 +57,14 @@ class CredentialSet {
 
  private:
   Store* store_;
-  int64_t miss_refresh_ms_;
+  int max_miss_refreshes_per_s_;
   std::mutex refresh_mu_;  // one reload at a time
   mutable std::mutex mu_;
   std::unordered_map<std::string, Credential> by_key_;  // GUARDED_BY(mu_)
   std::unordered_map<int64_t, Credential> by_id_;       // GUARDED_BY(mu_)
   int64_t loaded_steady_ms_ = -1;                       // GUARDED_BY(mu_)
+  int64_t miss_window_ms_ = 0;                          // GUARDED_BY(mu_)
+  int misses_in_window_ = 0;                            // GUARDED_BY(mu_)
   std::atomic<uint64_t> generation_{0};
 };
 

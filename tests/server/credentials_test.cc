@@ -84,7 +84,7 @@ TEST_F(CredentialsTest, StoreEnrollsRevokesAndKeepsNamesUniqueAmongActive) {
 }
 
 TEST_F(CredentialsTest, CredentialSetFollowsTheStore) {
-  CredentialSet set(store_.get(), /*miss_refresh_ms=*/0);
+  CredentialSet set(store_.get(), /*max_miss_refreshes_per_s=*/1000);
   ASSERT_TRUE(set.Refresh().ok());
   EXPECT_EQ(set.size(), 0u);
   const std::string key = NewPublicKey();

@@ -25,7 +25,7 @@ class ZapTest : public ::testing::Test {
     auto s = Store::Open({dir_.File("fedpress.db")});
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
-    credentials_ = std::make_unique<CredentialSet>(store_.get(), 0);
+    credentials_ = std::make_unique<CredentialSet>(store_.get(), 1000);
     auto kp = GenerateCurveKeyPair();
     ASSERT_TRUE(kp.ok());
     client_ = *kp;
