@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -264,6 +265,9 @@ void JobRunner::StartRoundIfReady() {
       spdlog::info("job {} round {}: waiting for clients ({} connected with dataset {}, need {})",
                    job_->row.id, job_->round, candidates.size(), spec.dataset, spec.min_clients);
     }
+    // This runs on every coordinator step and snapshots every client: while
+    // clients trickle in (thousands registering), look again 5 times a second.
+    not_before_steady_ms_ = now + 200;
     return;
   }
   auto chosen = SelectClients(candidates, static_cast<size_t>(spec.clients_per_round),
@@ -421,7 +425,15 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
         return Status::OK();
       };
     }
-    auto taken = round_->aggregator->Add(decode, u.num_samples);
+    UpdateAccumulator direct;
+    if (u.payload_format == protocol::PayloadFormat::kCompressed) {
+      direct = [&](float weight, std::span<float> acc, double* sum_squares) {
+        return job_->decode_ctx.DecodeAccumulate(payload, layout, weight, acc, {}, sum_squares);
+      };
+    }
+    const auto add_t0 = std::chrono::steady_clock::now();
+    auto taken = round_->aggregator->Add(decode, u.num_samples, &direct);
+    round_->aggregate_add_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - add_t0).count();
     if (!taken.ok()) {
       reject_here(RejectCode::kBadPayload, taken.status().message());
     } else {
@@ -524,7 +536,9 @@ void JobRunner::CloseRound(const char* why) {
   }
   // Clients trained from B, so the new model is B + Σ n_k Δ_k / Σ n_k.
   ModelWeights next = job_->broadcast;
+  const auto apply_t0 = std::chrono::steady_clock::now();
   Status st = round_->aggregator->ApplyTo(next.values());
+  round_->aggregate_apply_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - apply_t0).count();
   if (!st.ok()) {
     FailJob("aggregation failed: " + st.ToString());
     return;
@@ -544,6 +558,12 @@ void JobRunner::CloseRound(const char* why) {
   RecordRobustness();
   round_->aggregator.reset();  // free the sum before evaluation
   round_->aggregated_steady_ms = SteadyMs();
+  spdlog::info("job {} round {}: aggregated {} updates in {:.1f} ms (decode+accumulate {:.1f} ms, apply {:.1f} ms), "
+               "{} ms after the round started",
+               job_->row.id, job_->round, accepted,
+               static_cast<double>(round_->aggregate_add_ns + round_->aggregate_apply_ns) / 1e6,
+               static_cast<double>(round_->aggregate_add_ns) / 1e6, static_cast<double>(round_->aggregate_apply_ns) / 1e6,
+               round_->aggregated_steady_ms - round_->started_steady_ms);
   round_->checkpoint_path = CheckpointPath(job_->round);
   fault::CrashPoint(fault::Phase::kAggregate);  // test-only hook
   st = WriteCheckpoint(round_->checkpoint_path,
@@ -668,7 +688,8 @@ void JobRunner::FinishEvaluation() {
   nlohmann::json data = {{"participants", r.participants}, {"rejected", r.rejected},
                          {"timeouts", r.timeouts},         {"bytes_up_wire", r.bytes_up_wire},
                          {"bytes_up_raw", r.bytes_up_raw}, {"bytes_down_wire", r.bytes_down_wire},
-                         {"duration_ms", r.duration_ms}};
+                         {"duration_ms", r.duration_ms},
+                         {"aggregation_ms", static_cast<double>(round_->aggregate_add_ns + round_->aggregate_apply_ns) / 1e6}};
   data["accuracy"] = r.accuracy ? nlohmann::json(*r.accuracy) : nlohmann::json();
   data["loss"] = r.loss ? nlohmann::json(*r.loss) : nlohmann::json();
   Emit({"round_committed", job_->row.id, job_->round, data});

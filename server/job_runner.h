@@ -151,6 +151,9 @@ class JobRunner {
     std::string checkpoint_path;
     std::string export_tmp_path;
     int64_t aggregated_steady_ms = 0;
+    // Coordinator-thread time spent aggregating: each update's decode +
+    // accumulate (strategy Add), and the final apply (ns; logged, in events).
+    int64_t aggregate_add_ns = 0, aggregate_apply_ns = 0;
     std::future<Result<EvalOutcome>> evaluation;
   };
 

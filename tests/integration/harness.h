@@ -84,6 +84,11 @@ struct ServerHandle {
 // and a healthy /healthz, then reads the admin token from dir/state/admin-token.
 // Extra flags are appended; one that is also a default (--db,
 // --client-timeout-s, ...) replaces the default.
+// Security: the server runs with CURVE (its default) unless `extra` has
+// --insecure. The harness remembers each server's endpoint, so StartClient
+// against it enrolls the client (once per name and directory: key file
+// DIR/keys/NAME.key) and passes --server-key/--key-file, or passes
+// --insecure to a client of an --insecure server.
 ServerHandle StartServer(const std::string& dir, int http_port = 0, int zmq_port = 0,
                          const std::vector<std::string>& extra = {});
 
