@@ -1,5 +1,7 @@
 #include "client/session.h"
 
+#include "common/zmq_monitor.h"
+
 #include <spdlog/spdlog.h>
 
 #include <zmq.h>
@@ -112,18 +114,10 @@ struct Session::Impl {
   void DrainMonitor() {
     if (!monitor) return;
     for (int i = 0; i < 64; ++i) {
-      zmq::message_t head, addr;
-      try {
-        if (!monitor->recv(head, zmq::recv_flags::dontwait)) return;
-        if (head.more()) (void)monitor->recv(addr, zmq::recv_flags::dontwait);
-      } catch (const zmq::error_t&) {
-        return;
-      }
-      if (head.size() < 6) continue;
-      uint16_t event;
-      uint32_t value;
-      std::memcpy(&event, head.data(), 2);
-      std::memcpy(&value, static_cast<const char*>(head.data()) + 2, 4);
+      const std::optional<MonitorEvent> e = ReadMonitorEvent(*monitor);
+      if (!e) return;
+      const uint16_t event = e->event;
+      const uint32_t value = e->value;
       if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         hs.succeeded = true;
         continue;

@@ -1,5 +1,7 @@
 #include "server/transport.h"
 
+#include "common/zmq_monitor.h"
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -125,18 +127,10 @@ void Transport::FlushOutbound() {
 // can tell why a client does not show up.
 void Transport::DrainMonitor() {
   for (int i = 0; i < 64; ++i) {
-    zmq::message_t head, addr;
-    try {
-      if (!monitor_->recv(head, zmq::recv_flags::dontwait)) return;
-      if (head.more()) (void)monitor_->recv(addr, zmq::recv_flags::dontwait);
-    } catch (const zmq::error_t&) {
-      return;
-    }
-    if (head.size() < 6) continue;
-    uint16_t event;
-    uint32_t value;
-    std::memcpy(&event, head.data(), 2);
-    std::memcpy(&value, static_cast<const char*>(head.data()) + 2, 4);
+    const std::optional<MonitorEvent> e = ReadMonitorEvent(*monitor_);
+    if (!e) return;
+    const uint16_t event = e->event;
+    const uint32_t value = e->value;
     std::string why;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
       why = "its key was refused (not enrolled or revoked; status " + std::to_string(value) + ")";

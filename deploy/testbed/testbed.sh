@@ -118,20 +118,9 @@ NAMESPACES=()
 RUN_TMP=""
 
 # ---- cleanup: processes, namespaces (their veths go with them), temp dirs ----
-stop_pids() {
-  local p
-  [ ${#PIDS[@]} -gt 0 ] || return 0
-  for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 50); do
-    local alive=0
-    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
+BENCH_NAME=testbed
+# shellcheck source=tests/bench/lib.sh
+source "$REPO/tests/bench/lib.sh"   # bench_stop_pids: TERM the process groups in PIDS, then KILL
 delete_namespaces() {
   local ns
   for ns in "${NAMESPACES[@]}"; do
@@ -144,7 +133,7 @@ delete_namespaces() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pids
+  bench_stop_pids
   delete_namespaces
   [ -z "$RUN_TMP" ] || rm -rf "$RUN_TMP"
   exit "$rc"
@@ -345,7 +334,7 @@ run_one() {  # run_one PRESET
   done
   echo "$rounds" > "$OUT/rounds-$tag.json"
   api GET "/api/jobs/$job" > "$OUT/job-$tag.json"
-  stop_pids
+  bench_stop_pids
   rm -rf "$RUN_TMP"
   RUN_TMP=""
 }

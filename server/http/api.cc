@@ -16,15 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-HttpResponse JsonResponse(http::status status, const json& body, unsigned version) {
-  HttpResponse res{status, version};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  res.prepare_payload();
-  return res;
-}
-
 json Opt(const std::optional<double>& v) { return v ? json(*v) : json(); }
 json Opt(const std::optional<int64_t>& v) { return v ? json(*v) : json(); }
 
@@ -101,35 +92,8 @@ json JobJson(const JobRow& j, const std::vector<RoundRow>* rounds) {
   return out;
 }
 
-std::vector<std::string_view> SplitPath(std::string_view target) {
-  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < target.size()) {
-    while (i < target.size() && target[i] == '/') ++i;
-    size_t j = target.find('/', i);
-    if (j == std::string_view::npos) j = target.size();
-    if (j > i) parts.push_back(target.substr(i, j - i));
-    i = j;
-  }
-  return parts;
-}
-
-std::optional<int64_t> ParseId(std::string_view s) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v <= 0) return std::nullopt;
-  return v;
-}
-
 HttpResponse StoreError(const Status& st, unsigned version) {
   return JsonError(http::status::internal_server_error, "storage error: " + st.message(), version);
-}
-
-HttpResponse MethodNotAllowed(std::string_view allowed, unsigned version) {
-  auto res = JsonError(http::status::method_not_allowed, "method not allowed; use " + std::string(allowed), version);
-  res.set(http::field::allow, allowed);
-  return res;
 }
 
 HttpResponse CreateJob(const ApiContext& ctx, const HttpRequest& req) {
@@ -171,6 +135,42 @@ HttpResponse ModelFile(const ApiContext& ctx, int64_t id, unsigned v) {
 }
 
 }  // namespace
+
+HttpResponse JsonResponse(http::status status, const json& body, unsigned version) {
+  HttpResponse res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  res.prepare_payload();
+  return res;
+}
+
+HttpResponse MethodNotAllowed(std::string_view allowed, unsigned version) {
+  auto res = JsonError(http::status::method_not_allowed, "method not allowed; use " + std::string(allowed), version);
+  res.set(http::field::allow, allowed);
+  return res;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view target) {
+  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i < target.size()) {
+    while (i < target.size() && target[i] == '/') ++i;
+    size_t j = target.find('/', i);
+    if (j == std::string_view::npos) j = target.size();
+    if (j > i) parts.push_back(target.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+
+std::optional<int64_t> ParseId(std::string_view s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v <= 0) return std::nullopt;
+  return v;
+}
 
 HttpResponse JsonError(http::status status, const std::string& message, unsigned version,
                        const json& fields) {

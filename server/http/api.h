@@ -6,8 +6,12 @@
 // (Store and ClientRegistry are thread-safe).
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/beast/http.hpp>
 
@@ -45,5 +49,13 @@ HttpResponse HandleApiRequest(const ApiContext& ctx, const HttpRequest& req);
 // A JSON error response: {"error": message} (+ "fields" when given).
 HttpResponse JsonError(http::status status, const std::string& message, unsigned version,
                        const nlohmann::json& fields = nullptr);
+
+// Helpers shared by the API's route handlers (api.cc, credentials_api.cc):
+// a JSON body response (no-store), 405 with an Allow header, the non-empty
+// segments of a target's path (query dropped), and a positive decimal id.
+HttpResponse JsonResponse(http::status status, const nlohmann::json& body, unsigned version);
+HttpResponse MethodNotAllowed(std::string_view allowed, unsigned version);
+std::vector<std::string_view> SplitPath(std::string_view target);
+std::optional<int64_t> ParseId(std::string_view s);
 
 }  // namespace fedpress::server

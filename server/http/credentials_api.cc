@@ -1,26 +1,18 @@
 #include "server/http/credentials_api.h"
 
-#include <charconv>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/curve_keys.h"
 #include "common/protocol.h"
+#include "server/http/api.h"
 
 namespace fedpress::server {
 namespace {
 
 using nlohmann::json;
-
-HttpResponse Json(http::status status, const json& body, unsigned version) {
-  HttpResponse res{status, version};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  res.prepare_payload();
-  return res;
-}
 
 json CredentialJson(const CredentialRow& c, const ClientRegistry* registry) {
   bool connected = false;
@@ -34,26 +26,6 @@ json CredentialJson(const CredentialRow& c, const ClientRegistry* registry) {
           {"created_ms", c.created_ms},
           {"revoked_ms", c.revoked_ms ? json(*c.revoked_ms) : json()},
           {"connected", connected}};
-}
-
-std::vector<std::string_view> PathParts(std::string_view target) {
-  if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < target.size()) {
-    while (i < target.size() && target[i] == '/') ++i;
-    size_t j = target.find('/', i);
-    if (j == std::string_view::npos) j = target.size();
-    if (j > i) parts.push_back(target.substr(i, j - i));
-    i = j;
-  }
-  return parts;
-}
-
-HttpResponse NotAllowed(std::string_view allowed, unsigned v) {
-  auto res = JsonError(http::status::method_not_allowed, "method not allowed; use " + std::string(allowed), v);
-  res.set(http::field::allow, allowed);
-  return res;
 }
 
 HttpResponse Enroll(const ApiContext& ctx, const HttpRequest& req) {
@@ -101,7 +73,7 @@ HttpResponse Enroll(const ApiContext& ctx, const HttpRequest& req) {
     // The only copy of the secret: not stored, not logged.
     out["key_file"] = FormatCurveKeyFile(CurveKeyFile{*generated, name, ctx.server_public_key});
   }
-  auto res = Json(http::status::created, out, v);
+  auto res = JsonResponse(http::status::created, out, v);
   res.set(http::field::location, "/api/credentials/" + std::to_string(row->id));
   return res;
 }
@@ -112,26 +84,25 @@ HttpResponse HandleCredentialsRequest(const ApiContext& ctx, const HttpRequest& 
   const unsigned v = req.version();
   const auto method = req.method();
   const bool is_get = method == http::verb::get || method == http::verb::head;
-  auto parts = PathParts(req.target());  // "api", "credentials", ...
+  auto parts = SplitPath(req.target());  // "api", "credentials", ...
   if (parts.size() == 2) {
     if (method == http::verb::post) return Enroll(ctx, req);
-    if (!is_get) return NotAllowed("GET, POST", v);
+    if (!is_get) return MethodNotAllowed("GET, POST", v);
     auto rows = ctx.store->ListCredentials();
     if (!rows.ok()) return JsonError(http::status::internal_server_error, "storage error: " + rows.status().message(), v);
     json out = json::array();
     for (const auto& c : *rows) out.push_back(CredentialJson(c, ctx.registry));
-    return Json(http::status::ok, out, v);
+    return JsonResponse(http::status::ok, out, v);
   }
   if (parts.size() != 3) return JsonError(http::status::not_found, "no such route: " + std::string(req.target()), v);
-  int64_t id = 0;
-  auto [p, ec] = std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), id);
-  if (ec != std::errc() || p != parts[2].data() + parts[2].size() || id <= 0)
-    return JsonError(http::status::not_found, "credential id must be a positive integer", v);
+  const std::optional<int64_t> parsed = ParseId(parts[2]);
+  if (!parsed) return JsonError(http::status::not_found, "credential id must be a positive integer", v);
+  const int64_t id = *parsed;
   auto row = ctx.store->GetCredential(id);
   if (!row.ok()) return JsonError(http::status::internal_server_error, "storage error: " + row.status().message(), v);
   if (!row->has_value()) return JsonError(http::status::not_found, "no credential " + std::to_string(id), v);
-  if (is_get) return Json(http::status::ok, CredentialJson(**row, ctx.registry), v);
-  if (method != http::verb::delete_) return NotAllowed("GET, DELETE", v);
+  if (is_get) return JsonResponse(http::status::ok, CredentialJson(**row, ctx.registry), v);
+  if (method != http::verb::delete_) return MethodNotAllowed("GET, DELETE", v);
   Status st = ctx.store->RevokeCredential(id, NowMs());
   if (st.code() == StatusCode::kFailedPrecondition) return JsonError(http::status::conflict, st.message(), v);
   if (!st.ok()) return JsonError(http::status::internal_server_error, "storage error: " + st.message(), v);
@@ -139,7 +110,7 @@ HttpResponse HandleCredentialsRequest(const ApiContext& ctx, const HttpRequest& 
   if (ctx.on_credentials_changed) ctx.on_credentials_changed();
   if (ctx.on_event) ctx.on_event("credential_revoked", 0, {{"id", id}, {"name", (*row)->name}});
   auto after = ctx.store->GetCredential(id);
-  return Json(http::status::ok,
+  return JsonResponse(http::status::ok,
               after.ok() && after->has_value() ? CredentialJson(**after, nullptr) : json{{"id", id}, {"status", "revoked"}},
               v);
 }

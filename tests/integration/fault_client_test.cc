@@ -60,15 +60,7 @@ double ResidualSquaredNorm(const std::vector<uint8_t>& bytes, uint64_t n) {
 class ClientFaults : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = MakeTempDir("fp_clientfault_"); }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (auto& e : std::filesystem::directory_iterator(dir_))
-        if (e.path().extension() == ".log")
-          std::cerr << "==== " << e.path() << "\n" << ReadText(e.path()) << "\n";
-    } else {
-      std::filesystem::remove_all(dir_);
-    }
-  }
+  void TearDown() override { DumpLogsOrRemove(dir_, HasFailure()); }
   std::string Name(int i) const { return "c" + std::to_string(i); }
   std::string StateDir(int i) const { return dir_ + "/" + Name(i); }
   Process Client(const ServerHandle& s, int i) {

@@ -40,12 +40,7 @@ class DiskFaults : public ::testing::Test {
     for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it)
       if (::umount2(it->c_str(), MNT_DETACH) != 0)
         std::cerr << "umount " << *it << ": " << std::strerror(errno) << "\n";
-    if (HasFailure()) {
-      for (auto& e : fs::directory_iterator(dir_))
-        if (e.path().extension() == ".log") std::cerr << "==== " << e.path() << "\n" << ReadText(e.path()) << "\n";
-    } else {
-      fs::remove_all(dir_);
-    }
+    DumpLogsOrRemove(dir_, HasFailure());
   }
   bool MountTmpfs(const std::string& at, const std::string& size) {
     const std::string opts = "size=" + size;

@@ -70,16 +70,7 @@ class ServerCrash : public ::testing::Test {
   void SetUp() override { dir_ = MakeTempDir("fp_crash_"); }
   void TearDown() override {
     ::unsetenv("FEDPRESS_CRASH_AT");
-    if (HasFailure()) {
-      for (const auto& sub : {dir_ + "/ref", dir_ + "/crash"}) {
-        if (!std::filesystem::exists(sub)) continue;
-        for (auto& e : std::filesystem::directory_iterator(sub))
-          if (e.path().extension() == ".log")
-            std::cerr << "==== " << e.path() << "\n" << ReadText(e.path()) << "\n";
-      }
-    } else {
-      std::filesystem::remove_all(dir_);
-    }
+    DumpLogsOrRemove(dir_, HasFailure());  // logs of both runs (ref/, crash/)
   }
 
   // Starts the server; `crash_at` arms the fault-injection hook ("" = none).

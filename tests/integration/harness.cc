@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -285,6 +286,18 @@ Process StartClient(const std::string& dir, const std::string& endpoint, const s
   }
   argv.insert(argv.end(), extra.begin(), extra.end());
   return Process(argv, dir + "/" + name + ".log");
+}
+
+void DumpLogsOrRemove(const std::string& dir, bool failed) {
+  std::error_code ec;
+  if (!failed) {
+    std::filesystem::remove_all(dir, ec);
+    return;
+  }
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->path().extension() == ".log")
+      std::cerr << "==== " << it->path() << "\n" << ReadText(it->path().string()) << "\n";
 }
 
 }  // namespace fedpress::testing

@@ -56,6 +56,9 @@ bool WaitUntil(const std::function<bool()>& cond, std::chrono::milliseconds time
 std::string ReadText(const std::string& path);
 std::string BinDir();     // $FEDPRESS_BIN_DIR
 std::string MakeTempDir(const std::string& prefix);
+// A test's TearDown: if it failed, prints every *.log under dir (so CI shows
+// the server's and clients' side), else removes dir.
+void DumpLogsOrRemove(const std::string& dir, bool failed);
 int FreeTcpPort();
 
 // A fedpress-server on loopback with its own state directory.

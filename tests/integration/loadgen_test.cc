@@ -38,15 +38,7 @@ std::vector<std::string> InsecureFlag() {
 class LoadGen : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = MakeTempDir("fp_lg_"); }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (auto& e : std::filesystem::directory_iterator(dir_))
-        if (e.path().extension() == ".log")
-          std::cerr << "==== " << e.path() << "\n" << ReadText(e.path()) << "\n";
-    } else {
-      std::filesystem::remove_all(dir_);
-    }
-  }
+  void TearDown() override { DumpLogsOrRemove(dir_, HasFailure()); }
   std::string dir_;
 };
 

@@ -29,15 +29,7 @@ const char* const kPoison = "scale:1000";
 class PoisonedClient : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = MakeTempDir("fp_poison_"); }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (auto& e : std::filesystem::directory_iterator(dir_))
-        if (e.path().extension() == ".log")
-          std::cerr << "==== " << e.path() << "\n" << ReadText(e.path()) << "\n";
-    } else {
-      std::filesystem::remove_all(dir_);
-    }
-  }
+  void TearDown() override { DumpLogsOrRemove(dir_, HasFailure()); }
 
   // Names of the connected clients.
   static std::set<std::string> Connected(const ServerHandle& s) {

@@ -112,14 +112,7 @@ proto::Register Reg(const std::string& name) { return proto::Register{name, "fas
 class Security : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = MakeTempDir("fp_sec_"); }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (auto& e : std::filesystem::recursive_directory_iterator(dir_))
-        if (e.path().extension() == ".log") std::cerr << "==== " << e.path() << "\n" << ReadText(e.path()) << "\n";
-    } else {
-      std::filesystem::remove_all(dir_);
-    }
-  }
+  void TearDown() override { DumpLogsOrRemove(dir_, HasFailure()); }
   // Enrolls a client-made public key through the API; returns the id.
   int64_t EnrollKey(const ServerHandle& s, const std::string& name, const std::string& public_key) {
     auto r = s.Post("/api/credentials", json{{"name", name}, {"public_key", public_key}}.dump());
