@@ -143,7 +143,13 @@ trap 'echo "testbed: interrupted, cleaning up" >&2; exit 130' INT TERM
 
 fail() {
   echo "testbed: $1 (logs: $LOGS)" >&2
-  tail -n 20 "$LOGS/server.log" >&2 2>/dev/null || true
+  # The last lines of every log of the run that failed, so CI output explains it.
+  local f
+  for f in "${CUR_LOGS:-$LOGS}"/*.log; do
+    [ -f "$f" ] || continue
+    echo "---- last lines of $f ----" >&2
+    tail -n 25 "$f" >&2
+  done
   exit 1
 }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -244,16 +250,9 @@ api() {
   fi
 }
 
-# ZeroMQ security between the hosts (the server is not on loopback here).
-if "$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--insecure'; then
-  SECURITY_DESC="ZeroMQ CURVE: off (--insecure)"
-  SERVER_SEC=(--insecure)
-  CLIENT_SEC=(--insecure)
-else
-  SECURITY_DESC="ZeroMQ CURVE: not in this build"
-  SERVER_SEC=()
-  CLIENT_SEC=()
-fi
+# ZeroMQ security between the hosts: CURVE, as in production. Each run's
+# server gets a fresh keypair and enrolls one credential per client host.
+SECURITY_DESC="ZeroMQ CURVE on, clients enrolled"
 
 run_one() {  # run_one PRESET
   local preset=$1 tag state
@@ -261,9 +260,18 @@ run_one() {  # run_one PRESET
   RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedpress-testbed.XXXXXX")
   state="$RUN_TMP/server"
   mkdir -p "$state" "$LOGS/$tag"
+  CUR_LOGS="$LOGS/$tag"
+  local server_key i cpids=() cpid
+  server_key=$("$BIN/fedpress-server" show-key --db "$state/fedpress.db" --state-dir "$state" 2>>"$LOGS/$tag/enroll.log") ||
+    fail "fedpress-server show-key failed"
+  mkdir -p "$RUN_TMP/keys"
+  for i in $(seq 1 "$CLIENTS"); do
+    "$BIN/fedpress-server" enroll --db "$state/fedpress.db" --state-dir "$state" --name "host-$i" \
+      --out "$RUN_TMP/keys/host-$i.key" >/dev/null 2>>"$LOGS/$tag/enroll.log" || fail "enrolling host-$i failed"
+  done
   setsid ip netns exec "$NS_SRV" "$BIN/fedpress-server" --db "$state/fedpress.db" --state-dir "$state" \
     --http "127.0.0.1:$HTTP_PORT" --bind "tcp://$SERVER_IP:$ZMQ_PORT" --eval-limit "$EVAL_LIMIT" \
-    --admin-token-file "$state/admin-token" --client-timeout-s 60 "${SERVER_SEC[@]}" > "$LOGS/$tag/server.log" 2>&1 &
+    --admin-token-file "$state/admin-token" --client-timeout-s 60 > "$LOGS/$tag/server.log" 2>&1 &
   PIDS+=($!)
   local spid=$! up=0
   for _ in $(seq 1 150); do
@@ -276,18 +284,20 @@ run_one() {  # run_one PRESET
   chmod 600 "$RUN_TMP/auth-header"
   AUTH=(-H "@$RUN_TMP/auth-header")
 
-  local i
   for i in $(seq 1 "$CLIENTS"); do
     setsid ip netns exec "$(ns_client "$i")" "$BIN/fedpress-client" --server "tcp://$SERVER_IP:$ZMQ_PORT" \
       --name "host-$i" --partition iid --index $((i - 1)) --of "$CLIENTS" --seed 1 --limit "$LIMIT" \
-      --threads 1 --state-dir "$RUN_TMP/client-$i" "${CLIENT_SEC[@]}" > "$LOGS/$tag/client-$i.log" 2>&1 &
+      --threads 1 --state-dir "$RUN_TMP/client-$i" \
+      --server-key "$server_key" --key-file "$RUN_TMP/keys/host-$i.key" > "$LOGS/$tag/client-$i.log" 2>&1 &
     PIDS+=($!)
+    cpids+=($!)
   done
   local n=0
   for _ in $(seq 1 600); do
     n=$(api GET /api/clients 2>/dev/null | jq '[(if type == "array" then . else .clients end)[] | select(.connected)] | length' 2>/dev/null || echo 0)
     [ "$n" -ge "$CLIENTS" ] && break
     kill -0 "$spid" 2>/dev/null || fail "server exited while clients connected"
+    for cpid in "${cpids[@]}"; do kill -0 "$cpid" 2>/dev/null || fail "a client exited before connecting"; done
     sleep 0.2
   done
   [ "$n" -ge "$CLIENTS" ] || fail "only $n of $CLIENTS client hosts connected to $SERVER_IP within 120 s (client logs: $LOGS/$tag)"

@@ -75,7 +75,10 @@ done
 for t in curl jq python3 wrk setsid; do
   command -v "$t" >/dev/null || { echo "http_load: '$t' is required (wrk: apt-get install wrk, or deploy/install-deps.sh)" >&2; exit 1; }
 done
-"$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--admin-token-file' ||
+# The help text is captured first: `--help | grep -q` under pipefail fails at
+# random when grep exits early and the server dies of SIGPIPE.
+SERVER_HELP=$("$BIN/fedpress-server" --help 2>/dev/null || true)
+grep -q -- '--admin-token-file' <<<"$SERVER_HELP" ||
   { echo "http_load: $BIN/fedpress-server has no --admin-token-file (an older build): pass --bin of a current build" >&2; exit 1; }
 BIN=$(cd "$BIN" && pwd)
 mkdir -p "$OUT"
@@ -150,7 +153,7 @@ mkdir -p "$STATE"
 
 # Loopback only: plaintext ZeroMQ (--insecure), as in accuracy_vs_bytes.sh.
 SEC=()
-"$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--insecure' && SEC=(--insecure)
+! grep -q -- '--insecure' <<<"$SERVER_HELP" || SEC=(--insecure)
 setsid "${SERVER_PIN[@]}" "$BIN/fedpress-server" "${SEC[@]}" --db "$STATE/fedpress.db" --state-dir "$STATE" \
   --http "127.0.0.1:$HTTP_PORT" --bind "tcp://127.0.0.1:$ZMQ_PORT" --eval-limit "$EVAL_LIMIT" \
   --admin-token-file "$STATE/admin-token" > "$LOGS/server.log" 2>&1 &

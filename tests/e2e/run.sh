@@ -73,7 +73,7 @@ pids+=($!)
 wait_http "$api/healthz" 30
 token="$(cat "$work/state/admin-token")"
 [[ ${#token} -eq 64 ]] || { echo "run.sh: no admin token in $work/state/admin-token" >&2; exit 1; }
-curl -fsS "$api/" | grep -q 'id="app"' || { echo "run.sh: the server does not serve the dashboard at /" >&2; exit 1; }
+grep -q 'id="app"' <<<"$(curl -fsS "$api/")" || { echo "run.sh: the server does not serve the dashboard at /" >&2; exit 1; }
 
 for i in 0 1; do
   "$bin/fedpress-client" --insecure --server "tcp://127.0.0.1:$zmq_port" --name "e2e-c$i" \

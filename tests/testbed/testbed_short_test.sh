@@ -20,6 +20,7 @@ rc=$?
 after=$(ip netns list 2>/dev/null | grep -c '^fp[0-9a-f]\{4\}-' || true)
 [ "$after" -le "$before" ] || fail "network namespaces left behind: $(ip netns list | grep '^fp')"
 [ -s "$OUT/testbed.md" ] || fail "no testbed.md"
+grep -q 'ZeroMQ CURVE on, clients enrolled' "$OUT/testbed.md" || fail "testbed.md does not say the hosts used CURVE"
 grep -q '^| `none` | 2 |' "$OUT/testbed.md" || fail "the dense row (2 rounds) is missing from testbed.md"
 grep -q '^| `topk1%-q4` | 2 |' "$OUT/testbed.md" || fail "the topk1%-q4 row (2 rounds) is missing from testbed.md"
 
