@@ -42,7 +42,10 @@ void Coordinator::SendReject(const std::string& peer, RejectCode code, const std
 }
 
 void Coordinator::ExpireClients() {
-  const int64_t cutoff = SteadyMs() - options_.client_timeout_ms;
+  // Silence is judged up to the arrival of the oldest message not yet handled:
+  // a heartbeat queued behind a burst of large updates still counts.
+  const int64_t horizon = transport_->oldest_queued_arrival_ms().value_or(SteadyMs());
+  const int64_t cutoff = horizon - options_.client_timeout_ms;
   for (const auto& c : registry_->Expire(cutoff)) {
     spdlog::info("client {} timed out (no message for {} ms)", c.name, options_.client_timeout_ms);
     runner_->OnClientGone(c, "no heartbeat for " + std::to_string(options_.client_timeout_ms / 1000) + " s");
@@ -110,7 +113,8 @@ void Coordinator::Handle(InboundMessage& m) {
     SendReject(m.peer, code, decoded.status().message());
     return;
   }
-  const int64_t now_steady = SteadyMs(), now = NowMs();
+  // A client was last heard when its message arrived, not when it was handled.
+  const int64_t now_steady = m.arrived_steady_ms > 0 ? m.arrived_steady_ms : SteadyMs(), now = NowMs();
   protocol::Message& msg = *decoded;
   auto client = registry_->ByPeer(m.peer);
 

@@ -83,6 +83,12 @@ void Transport::Send(const std::string& peer, std::vector<uint8_t> envelope, Sha
   (void)!::write(wake_fd_, &one, sizeof one);
 }
 
+std::optional<int64_t> Transport::oldest_queued_arrival_ms() {
+  std::lock_guard<std::mutex> lock(in_mu_);
+  if (inbound_.empty()) return std::nullopt;
+  return inbound_.front().arrived_steady_ms;
+}
+
 std::optional<InboundMessage> Transport::Receive(int timeout_ms) {
   std::unique_lock<std::mutex> lock(in_mu_);
   if (!in_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
@@ -196,6 +202,7 @@ void Transport::Loop() {
       }
       if (parts.size() < 2) continue;  // identity only: nothing to deliver
       InboundMessage m;
+      m.arrived_steady_ms = SteadyMs();
       m.peer = parts[0].to_string();
       if (zap_) {
         // Every frame of a connection carries its ZAP User-Id.

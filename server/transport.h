@@ -43,6 +43,7 @@ struct InboundMessage {
   size_t wire_bytes = 0;             // sum of frame sizes
   std::string user_id;               // ZAP User-Id of the connection ("" without CURVE)
   std::string source;                // remote address of the connection ("Peer-Address")
+  int64_t arrived_steady_ms = 0;     // SteadyMs() when the socket thread received it
 };
 
 struct TransportOptions {
@@ -80,6 +81,10 @@ class Transport : public Outbox {
   uint64_t dropped_inbound() const { return dropped_inbound_.load(); }        // queue bounds
   uint64_t dropped_by_policy() const { return dropped_by_policy_.load(); }    // options.admit
   size_t queued_inbound_bytes() const { return queued_bytes_.load(); }
+  // When the oldest message still waiting for Receive() arrived (SteadyMs()),
+  // or nullopt when none waits. Everything that arrived before it has been
+  // received: a peer silent until then really was silent, whatever is queued.
+  std::optional<int64_t> oldest_queued_arrival_ms();
   bool curve() const { return zap_ != nullptr; }
 
  private:

@@ -7,6 +7,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "common/clock.h"
 #include "server/transport.h"
 
 namespace fedpress::server {
@@ -81,6 +82,38 @@ TEST(TransportLimits, QueuedBytesAreBoundedPerPeerAndInAll) {
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->peer, "peer-a");
   EXPECT_EQ(m->wire_bytes, 900u);
+}
+
+// Messages carry their arrival time, and the transport reports the oldest one
+// still queued: the coordinator judges client silence up to that moment, so a
+// heartbeat stuck behind a burst of updates does not make its client time out.
+TEST(TransportLimits, ReportsWhenTheOldestQueuedMessageArrived) {
+  TransportOptions o;
+  o.bind = "tcp://127.0.0.1:0";
+  auto t = Transport::Start(o);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_FALSE((*t)->oldest_queued_arrival_ms().has_value());
+  zmq::context_t ctx(1);
+  Peer a(ctx, (*t)->endpoint(), "peer-a");
+  const int64_t before = SteadyMs();
+  a.Send(10);
+  ASSERT_TRUE(WaitFor([&] { return (*t)->oldest_queued_arrival_ms().has_value(); }));
+  const int64_t first = *(*t)->oldest_queued_arrival_ms();
+  EXPECT_GE(first, before);
+  EXPECT_LE(first, SteadyMs());
+  std::this_thread::sleep_for(50ms);
+  a.Send(20);
+  ASSERT_TRUE(WaitFor([&] { return (*t)->queued_inbound_bytes() == 30u; }));
+  EXPECT_EQ(*(*t)->oldest_queued_arrival_ms(), first);  // still the first one
+  auto m1 = (*t)->Receive(1000);
+  ASSERT_TRUE(m1.has_value());
+  EXPECT_EQ(m1->arrived_steady_ms, first);
+  const int64_t second = *(*t)->oldest_queued_arrival_ms();
+  EXPECT_GE(second, first + 40);  // the later message, sent 50 ms after
+  auto m2 = (*t)->Receive(1000);
+  ASSERT_TRUE(m2.has_value());
+  EXPECT_EQ(m2->arrived_steady_ms, second);
+  EXPECT_FALSE((*t)->oldest_queued_arrival_ms().has_value());
 }
 
 }  // namespace
