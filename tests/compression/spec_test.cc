@@ -135,11 +135,11 @@ TEST(Spec, SmallLayersSendAtLeastTheirRatio) {
   EXPECT_EQ(plan[0].k, 144u);
   EXPECT_EQ(plan[2].sparsify, SparsifyMethod::kTopK);  // conv2: 4608 < 8192: 20 %
   EXPECT_EQ(plan[2].k, 922u);
-  EXPECT_EQ(plan[4].k, 3613u);                         // fc1: 200704 * 1.8 %
+  EXPECT_EQ(plan[4].k, 3813u);                         // fc1: 200704 * 1.9 %
   EXPECT_EQ(plan[6].k, 256u);                          // fc2: 1280 * 20 %
   const auto down = ResolvePlan(s->downlink, CnnLayout());
   EXPECT_EQ(down[2].k, 2304u);                         // 50 % down
-  EXPECT_EQ(down[4].k, 20070u);                        // 10 %
+  EXPECT_EQ(down[4].k, 30106u);                        // 15 %
   // The ratio is a floor: a denser base ratio is kept.
   auto t = ParseCompressionSpecText(R"({"preset":"topk2%-q4-lw","sparsify":{"method":"topk","ratio":0.5}})");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
@@ -156,10 +156,11 @@ TEST(Spec, SmallLayersSendAtLeastTheirRatio) {
 TEST(Spec, LayerwisePresetEqualsTheBenchmarkedGlobSpec) {
   auto preset = Preset("topk2%-q4-lw");
   auto globs = ParseCompressionSpecText(R"({"preset":"topk2%-q4",
-     "sparsify":{"method":"topk","ratio":0.018},
+     "sparsify":{"method":"topk","ratio":0.019},
      "layers":[{"match":"conv2.weight","sparsify":{"method":"topk","ratio":0.2}},
                {"match":"fc2.weight","sparsify":{"method":"topk","ratio":0.2}}],
-     "downlink":{"layers":[{"match":"conv2.weight","sparsify":{"method":"topk","ratio":0.5}},
+     "downlink":{"sparsify":{"method":"topk","ratio":0.15},
+                 "layers":[{"match":"conv2.weight","sparsify":{"method":"topk","ratio":0.5}},
                            {"match":"fc2.weight","sparsify":{"method":"topk","ratio":0.5}}]}})");
   ASSERT_TRUE(preset.ok());
   ASSERT_TRUE(globs.ok()) << globs.status().ToString();

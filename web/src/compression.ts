@@ -70,11 +70,11 @@ export const PRESETS: PresetInfo[] = [
   {
     id: 'topk2%-q4-lw',
     label: 'topk2%-q4-lw',
-    description: 'layer-wise top-k: 1.8% of big layers, 20% of layers under 8,192 values; 4-bit values, error feedback',
+    description: 'layer-wise top-k: 1.9% of big layers, 20% of layers under 8,192 values; 4-bit values, error feedback',
     spec: {
-      ...topk(0.018, { method: 'uniform', bits: 4 }),
+      ...topk(0.019, { method: 'uniform', bits: 4 }),
       error_feedback: true,
-      downlink: topk(0.1, { method: 'uniform', bits: 8 }),
+      downlink: topk(0.15, { method: 'uniform', bits: 8 }),
     },
   },
   {
