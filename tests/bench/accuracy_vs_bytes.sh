@@ -90,12 +90,14 @@ command_for() {
 }
 
 # Does this server write an admin token (authenticated API)? Then every request carries it.
+# (Help captured first: `--help | grep -q` under pipefail fails at random on SIGPIPE.)
+SERVER_HELP=$("$BIN/fedpress-server" --help 2>/dev/null || true)
 AUTH_FLAG=0
-"$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--admin-token-file' && AUTH_FLAG=1
+! grep -q -- '--admin-token-file' <<<"$SERVER_HELP" || AUTH_FLAG=1
 # Loopback only: plaintext ZeroMQ (--insecure) keeps the byte counts and
 # timings comparable across builds; builds before CURVE have no such flag.
 SEC=()
-"$BIN/fedpress-server" --help 2>/dev/null | grep -q -- '--insecure' && SEC=(--insecure)
+! grep -q -- '--insecure' <<<"$SERVER_HELP" || SEC=(--insecure)
 
 # ---- process bookkeeping: everything started here is stopped on exit ----
 BENCH_NAME=accuracy_vs_bytes
