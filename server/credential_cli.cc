@@ -52,12 +52,17 @@ int EnrollCommand(const std::string& db, const std::string& name, const std::str
                  "the device)\n");
     return 2;
   }
+  // The server's keypair, made now if the server never ran (as show-key does),
+  // so a key file written by --out always pins the server it belongs to.
   std::string server_key;
-  if (FileExists(server_key_file)) {
-    auto sk = ReadCurveKeyFile(server_key_file);
-    if (sk.ok()) server_key = sk->keys.public_key;
-    else std::fprintf(stderr, "warning: %s\n", sk.status().ToString().c_str());
+  bool created = false;
+  auto sk = LoadOrCreateCurveKeyFile(server_key_file, &created);
+  if (!sk.ok()) {
+    std::fprintf(stderr, "server key %s: %s\n", server_key_file.c_str(), sk.status().ToString().c_str());
+    return 1;
   }
+  server_key = sk->keys.public_key;
+  if (created) std::fprintf(stderr, "created a new server keypair in %s (mode 0600)\n", server_key_file.c_str());
   auto store = OpenStore(db);
   if (!store) return 1;
   std::optional<CurveKeyPair> generated;

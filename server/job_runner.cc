@@ -149,7 +149,10 @@ Status JobRunner::LoadJob(const JobRow& row) {
     FP_ASSIGN_OR_RETURN(auto last, store_->GetRound(row.id, committed));
     if (!last) return Status::Corruption("job says round " + std::to_string(committed) +
                                          " is committed but the round row is missing");
-    ckpt = last->checkpoint;
+    // The checkpoint lives where this server's --state-dir says, whatever path
+    // was recorded: a state directory restored or moved elsewhere resumes.
+    ckpt = CheckpointPath(committed);
+    if (!FileExists(ckpt) && !last->checkpoint.empty() && FileExists(last->checkpoint)) ckpt = last->checkpoint;
   }
   FP_ASSIGN_OR_RETURN(Checkpoint c, ReadCheckpoint(ckpt));
   if (c.job_id != row.id || c.round != committed || c.model_name != job_->spec.model)

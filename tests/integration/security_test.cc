@@ -283,6 +283,27 @@ TEST_F(Security, CliEnrollAndRevokeReachTheRunningServer) {
   EXPECT_NE(std::get<proto::Bye>(*bye).reason.find("revoked"), std::string::npos);
 }
 
+// Enrolling before the server ever ran makes the server's keypair (as
+// show-key does), so the key file written pins the server that then starts.
+TEST_F(Security, EnrollBeforeFirstStartPinsTheServerKey) {
+  const std::string key = dir_ + "/early.key";
+  Process enroll({BinDir() + "/fedpress-server", "enroll", "--db", dir_ + "/fedpress.db", "--state-dir",
+                  dir_ + "/state", "--name", "early", "--out", key},
+                 dir_ + "/enroll.log");
+  ASSERT_EQ(enroll.Wait(30s), 0) << ReadText(dir_ + "/enroll.log");
+  auto file = ReadCurveKeyFile(key);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  ASSERT_FALSE(file->server_key.empty()) << "key file written without the server key to pin";
+
+  ServerHandle server = StartServer(dir_);
+  ASSERT_EQ(server.Get("/healthz").status, 200) << ReadText(dir_ + "/server.log");
+  EXPECT_EQ(file->server_key, server.server_key);
+  RawClient c(server.endpoint(), file->server_key, &file->keys);
+  c.Send(Reg("early"));
+  auto w = c.Next(20s);
+  ASSERT_TRUE(w && std::holds_alternative<proto::Welcome>(*w)) << (w ? proto::DebugString(*w) : "no answer");
+}
+
 TEST_F(Security, SecretsStayOutOfTheDatabaseLogsAndApi) {
   ServerHandle server = StartServer(dir_, 0, 0, {"--public-read"});
   ASSERT_EQ(server.Get("/healthz").status, 200) << ReadText(dir_ + "/server.log");
