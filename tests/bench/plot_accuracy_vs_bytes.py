@@ -77,7 +77,7 @@ def ratio(dense, x):
     return ("%.0f×" if v >= 100 else "%.1f×" if v >= 10 else "%.2f×") % v
 
 
-def write_summary(data, path, runs):
+def write_summary(data, path, runs, plot_dir="."):
     out = ["# Accuracy versus bytes", "",
            "Made by `tests/bench/accuracy_vs_bytes.sh` (see tests/bench/README.md). "
            "Bytes are wire bytes (ZeroMQ frames: envelope + payload) summed over the committed "
@@ -113,7 +113,7 @@ def write_summary(data, path, runs):
         if dense is None:
             out += ["No dense (`none`) run for this partition: ratios and deltas are n/a.", ""]
         else:
-            iid = part == "iid"
+            iid = part == "iid" or part.startswith("iid-")  # e.g. "iid-seed2"
             up_min, pts = (100, 1.0) if iid else (50, 2.0)
             ok = [m for m in meets if m[1] >= up_min and m[3] >= -pts]
             down_ok = [m for m in ok if m[2] >= 8]
@@ -124,7 +124,9 @@ def write_summary(data, path, runs):
                            or "no preset" + (" (upload and accuracy met by %s; download not)" %
                                         ", ".join("`%s`" % m[0] for m in ok) if ok else "")))
             out.append("")
-        out += ["Plot: [accuracy_vs_upload_%s.svg](accuracy_vs_upload_%s.svg)" % (slug(part), slug(part)), ""]
+        svg = "accuracy_vs_upload_%s.svg" % slug(part)
+        link = svg if plot_dir in (".", "") else plot_dir + "/" + svg
+        out += ["Plot: [%s](%s)" % (svg, link), ""]
     with open(path, "w") as f:
         f.write("\n".join(out))
 
@@ -256,7 +258,8 @@ def main():
         plot(part, presets, os.path.join(out_dir, "accuracy_vs_upload_%s.svg" % slug(part)),
              runs.get(part, ("", ""))[0])
     if a.summary:
-        write_summary(data, a.summary, runs)
+        write_summary(data, a.summary, runs,
+                      os.path.relpath(out_dir, os.path.dirname(os.path.abspath(a.summary))))
 
 
 if __name__ == "__main__":
