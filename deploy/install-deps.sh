@@ -23,6 +23,7 @@ PACKAGES=(
   wrk                                 # HTTP load benchmark (tests/bench/http_load.sh)
   clang libclang-rt-14-dev llvm       # libFuzzer + ASan/UBSan runtimes, llvm-symbolizer (make test-fuzz)
   iproute2 procps curl jq
+  nftables                            # testbed packet loss where the kernel has no netem (deploy/testbed)
 )
 
 missing=()

@@ -202,8 +202,8 @@ add_loss_nft() {  # add_loss_nft NS: drop LOSS% of packets in and out of eth0
   pct=$(python3 -c "print(max(1, round(float('$LOSS') * 100)))")  # per 10,000
   in_ns "$ns" nft -f - <<EOF
 table inet fp_loss {
-  chain in  { type filter hook input  priority 0; iifname "eth0" numgen random mod 10000 < $pct drop; }
-  chain out { type filter hook output priority 0; oifname "eth0" numgen random mod 10000 < $pct drop; }
+  chain in  { type filter hook input  priority 0; iifname "eth0" numgen random mod 10000 < $pct counter drop; }
+  chain out { type filter hook output priority 0; oifname "eth0" numgen random mod 10000 < $pct counter drop; }
 }
 EOF
 }
@@ -343,6 +343,12 @@ run_one() {  # run_one PRESET
     sleep 1
   done
   echo "$rounds" > "$OUT/rounds-$tag.json"
+  if [ "$LOSS_VIA" = nft ]; then  # evidence that the loss was applied: packets dropped so far
+    for i in $(seq 1 "$CLIENTS"); do
+      echo "host-$i: $(in_ns "$(ns_client "$i")" nft list table inet fp_loss | grep -o 'packets [0-9]*' | tr '\n' ' ')"
+    done > "$LOGS/$tag/loss-counters.txt"
+    echo "$preset: packets dropped by the loss rules (in, out), cumulative: $(tr '\n' ';' < "$LOGS/$tag/loss-counters.txt")"
+  fi
   api GET "/api/jobs/$job" > "$OUT/job-$tag.json"
   bench_stop_pids
   rm -rf "$RUN_TMP"
