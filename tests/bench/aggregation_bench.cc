@@ -126,7 +126,13 @@ int main(int argc, char** argv) {
     const auto t0 = CpuNow();
     for (int i = 0; i < updates; ++i) {
       const auto& p = payloads[static_cast<size_t>(i % variants)];
-      auto taken = agg->Add([&](std::span<float> out) { return ctx.DecodeAccumulate(p, layout, 1.0f, out); }, 600);
+      // As job_runner does for compressed updates: the decoder may fold the
+      // update straight into the sum (FedAvg's fast path) or decode densely.
+      server::UpdateAccumulator direct = [&](float weight, std::span<float> acc, double* sum_squares) {
+        return ctx.DecodeAccumulate(p, layout, weight, acc, {}, sum_squares);
+      };
+      auto taken = agg->Add([&](std::span<float> out) { return ctx.DecodeAccumulate(p, layout, 1.0f, out); }, 600,
+                            &direct);
       if (!taken.ok()) {
         std::fprintf(stderr, "server strategy: %s\n", taken.status().ToString().c_str());
         return 1;
