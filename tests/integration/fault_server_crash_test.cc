@@ -60,6 +60,14 @@ int64_t CreateJob(const ServerHandle& s, const json& spec) {
   return j.is_object() && j.contains("id") ? j["id"].get<int64_t>() : 0;
 }
 
+// The job's last committed round as the API reports it (-1 if unreadable).
+int64_t CurrentRound(const ServerHandle& s, int64_t id) {
+  auto j = s.Get("/api/jobs/" + std::to_string(id)).Json();
+  return j.is_object() && j.contains("current_round") && j["current_round"].is_number_integer()
+             ? j["current_round"].get<int64_t>()
+             : -1;
+}
+
 std::string JobStatus(const ServerHandle& s, int64_t id) {
   auto j = s.Get("/api/jobs/" + std::to_string(id)).Json();
   return j.is_object() ? j.value("status", "") : "";
@@ -161,7 +169,7 @@ TEST_F(ServerCrash, TenKillsInAFifteenRoundJobLoseNothingAndMatchAnUninterrupted
   std::cout << "random kill times from seed " << seed << " (rerun with FEDPRESS_FAULT_SEED=" << seed << ")"
             << std::endl;
   std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> delay_ms(300, 5000);
+  std::uniform_int_distribution<int> delay_ms(300, 2500);  // restart + reconnect take ~1.5 s
 
   // Hook kills count occurrences in one server process: N is chosen so each
   // hooked server commits at least one round before it dies (3 accepted
@@ -179,10 +187,21 @@ TEST_F(ServerCrash, TenKillsInAFifteenRoundJobLoseNothingAndMatchAnUninterrupted
   int kills = 0;
   for (size_t k = 0; k < plan.size(); ++k) {
     if (plan[k].empty()) {
+      // A random moment, but within this server's first round: on a fast
+      // machine a 5 s wait would let several rounds commit, and the 15 rounds
+      // would run out before the tenth kill. So the kill comes at the drawn
+      // delay or as soon as this server has committed a round, if sooner.
       const int ms = delay_ms(rng);
-      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      const int64_t committed_at_start = static_cast<int64_t>(seen.rounds.size());
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+      bool advanced = false;
+      while (std::chrono::steady_clock::now() < deadline && !advanced) {
+        std::this_thread::sleep_for(20ms);
+        advanced = CurrentRound(server, id) > committed_at_start;
+      }
       ASSERT_TRUE(server.process.running()) << ReadText(dir + "/server.log");
-      std::cout << "kill #" << k + 1 << ": SIGKILL after " << ms << " ms" << std::endl;
+      std::cout << "kill #" << k + 1 << ": SIGKILL " << (advanced ? "after its first commit" : "after " + std::to_string(ms) + " ms")
+                << std::endl;
       server.process.Kill();
     } else {
       // The server kills itself at the armed point.
