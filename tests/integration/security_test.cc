@@ -120,6 +120,15 @@ class Security : public ::testing::Test {
     EXPECT_FALSE(r.Json().contains("key_file")) << "no secret to return for a client-made key";
     return r.Json().value("id", int64_t{0});
   }
+  // `fedpress-server enroll --name NAME --out KEY` on this test's state; the
+  // key file it wrote (an error status if the command or the file failed).
+  Result<CurveKeyFile> EnrollWithCli(const std::string& name, const std::string& key) {
+    Process enroll({BinDir() + "/fedpress-server", "enroll", "--db", dir_ + "/fedpress.db", "--state-dir",
+                    dir_ + "/state", "--name", name, "--out", key},
+                   dir_ + "/enroll.log");
+    if (enroll.Wait(30s) != 0) return Status::Internal("enroll failed: " + ReadText(dir_ + "/enroll.log"));
+    return ReadCurveKeyFile(key);
+  }
   static int Connected(const ServerHandle& s, const std::string& name) {
     auto c = s.Get("/api/clients").Json();
     if (c.is_array())
@@ -258,12 +267,7 @@ TEST_F(Security, CliEnrollAndRevokeReachTheRunningServer) {
   ASSERT_EQ(show.Wait(30s), 0);
   EXPECT_NE(ReadText(dir_ + "/show.log").find(server.server_key), std::string::npos);
 
-  const std::string key = dir_ + "/cli.key";
-  Process enroll({BinDir() + "/fedpress-server", "enroll", "--db", dir_ + "/fedpress.db", "--state-dir",
-                  dir_ + "/state", "--name", "cli", "--out", key},
-                 dir_ + "/enroll.log");
-  ASSERT_EQ(enroll.Wait(30s), 0) << ReadText(dir_ + "/enroll.log");
-  auto file = ReadCurveKeyFile(key);
+  auto file = EnrollWithCli("cli", dir_ + "/cli.key");
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   EXPECT_EQ(file->name, "cli");
   EXPECT_EQ(file->server_key, server.server_key);
@@ -286,12 +290,7 @@ TEST_F(Security, CliEnrollAndRevokeReachTheRunningServer) {
 // Enrolling before the server ever ran makes the server's keypair (as
 // show-key does), so the key file written pins the server that then starts.
 TEST_F(Security, EnrollBeforeFirstStartPinsTheServerKey) {
-  const std::string key = dir_ + "/early.key";
-  Process enroll({BinDir() + "/fedpress-server", "enroll", "--db", dir_ + "/fedpress.db", "--state-dir",
-                  dir_ + "/state", "--name", "early", "--out", key},
-                 dir_ + "/enroll.log");
-  ASSERT_EQ(enroll.Wait(30s), 0) << ReadText(dir_ + "/enroll.log");
-  auto file = ReadCurveKeyFile(key);
+  auto file = EnrollWithCli("early", dir_ + "/early.key");
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   ASSERT_FALSE(file->server_key.empty()) << "key file written without the server key to pin";
 
