@@ -177,7 +177,8 @@ json JobSpec::ToJson() const {
               {"round_timeout_s", round_timeout_s},
               {"seed", seed},
               {"compression", compression},
-              {"aggregation", aggregation.ToJson()}};
+              {"aggregation", aggregation.ToJson()},
+              {"evaluation", evaluation}};
 }
 
 JobSpecParse ParseJobSpec(const json& body, const CompressionValidator& validate_compression,
@@ -217,6 +218,7 @@ JobSpecParse ParseJobSpec(const json& body, const CompressionValidator& validate
   c.Real("round_timeout_s", 1, false, 86400, false, &s.round_timeout_s);
   c.Uint64("seed", &s.seed);
   if (s.seed > (uint64_t{1} << 53)) errors.push_back({"seed", "must be at most 2^53"});
+  c.Enum("evaluation", kKnownEvaluationModes, &s.evaluation);
 
   c.Seen("compression");
   if (body.contains("compression")) {

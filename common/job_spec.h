@@ -53,7 +53,14 @@ struct JobSpec {
   uint64_t seed = 1;
   nlohmann::json compression = nlohmann::json{{"method", "none"}};
   AggregationSpec aggregation;
+  // When the server evaluates each round's model on the test set:
+  // "pipelined": the round commits once its model is aggregated and
+  //   checkpointed, and its accuracy is computed while the next round runs
+  //   (added to the round when ready); the last round is evaluated before the
+  //   job completes. "blocking": evaluation is part of every round.
+  std::string evaluation = "pipelined";
 
+  bool PipelinedEvaluation() const { return evaluation == "pipelined"; }
   nlohmann::json ToJson() const;
 };
 
@@ -88,5 +95,6 @@ JobSpecParse ParseJobSpec(const nlohmann::json& body,
 inline constexpr const char* kKnownModels[] = {"mlp", "cnn", "cnn-large"};
 inline constexpr const char* kKnownDatasets[] = {"fashion-mnist"};
 inline constexpr const char* kKnownAggregationStrategies[] = {"fedavg", "median", "trimmed_mean"};
+inline constexpr const char* kKnownEvaluationModes[] = {"pipelined", "blocking"};
 
 }  // namespace fedpress

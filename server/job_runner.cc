@@ -62,6 +62,8 @@ void JobRunner::Tick() {
     std::string what = std::exchange(pending_storage_error_, {});
     if (state_ != State::kStorageError) EnterStorageError(what);
   }
+  // A committed round's evaluation finished while the job went on.
+  if (job_ && job_->evaluation && state_ != State::kEvaluating) CollectBackgroundEvaluation();
   switch (state_) {
     case State::kIdle:
       if (now >= next_poll_steady_ms_) {
@@ -76,9 +78,7 @@ void JobRunner::Tick() {
       if (now >= round_->deadline_steady_ms) CloseRound("deadline");
       break;
     case State::kEvaluating:
-      if (round_->evaluation.valid() &&
-          round_->evaluation.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
-        FinishEvaluation();
+      AdvanceClosedRound();
       break;
     case State::kStorageError:
       if (now >= next_probe_steady_ms_) ProbeStorageAndResume();
@@ -183,6 +183,15 @@ Status JobRunner::LoadJob(const JobRow& row) {
   }
   job_->round = committed + 1;
   job_->attempt = NextAttempt(row.id, job_->round);
+  // A pipelined evaluation lost with the previous process: run it again.
+  if (committed > 0) {
+    auto last = store_->GetRound(row.id, committed);
+    if (last.ok() && last->has_value() && !(*last)->accuracy) {
+      spdlog::info("job {} round {}: committed without accuracy (evaluation interrupted); evaluating it again",
+                   row.id, committed);
+      StartBackgroundEvaluation(committed, ckpt);
+    }
+  }
   spdlog::info("job {} '{}': {} from round {} of {} ({} model, {} parameters)", row.id, row.name,
                committed == 0 ? "starting" : "resuming", job_->round, job_->spec.rounds,
                job_->spec.model, job_->global.layout().total_elements());
@@ -580,11 +589,72 @@ void JobRunner::CloseRound(const char* why) {
   }
   fault::CrashPoint(fault::Phase::kCheckpoint);  // test-only hook
   round_->next_global = std::move(next);
-  round_->export_tmp_path = job_->dir + "/model.pt.tmp";
-  std::string ckpt = round_->checkpoint_path, exp = round_->export_tmp_path;
-  const ModelTool* tool = tool_;
-  round_->evaluation = std::async(std::launch::async, [tool, ckpt, exp] { return tool->Evaluate(ckpt, exp); });
+  const bool last_round = job_->round >= static_cast<uint32_t>(job_->spec.rounds);
+  round_->commit_before_evaluation = job_->spec.PipelinedEvaluation() && !last_round;
   state_ = State::kEvaluating;
+  AdvanceClosedRound();
+}
+
+void JobRunner::AdvanceClosedRound() {
+  // One evaluation at a time, and the previous round's result is recorded
+  // before this round commits (its checkpoint is kept until then).
+  if (job_->evaluation && !CollectBackgroundEvaluation()) return;
+  if (round_->commit_before_evaluation) {
+    CommitClosedRound(nullptr);
+    return;
+  }
+  if (!round_->evaluation.valid()) {
+    round_->export_tmp_path = job_->dir + "/model.pt.tmp";
+    std::string ckpt = round_->checkpoint_path, exp = round_->export_tmp_path;
+    const ModelTool* tool = tool_;
+    round_->evaluation = std::async(std::launch::async, [tool, ckpt, exp] { return tool->Evaluate(ckpt, exp); });
+    return;
+  }
+  if (round_->evaluation.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  auto eval = round_->evaluation.get();
+  CommitClosedRound(&eval);
+}
+
+void JobRunner::StartBackgroundEvaluation(uint32_t round, const std::string& checkpoint) {
+  ActiveJob::BackgroundEvaluation be;
+  be.round = round;
+  be.export_tmp_path = job_->dir + "/model.pt.tmp";
+  be.started_steady_ms = SteadyMs();
+  const ModelTool* tool = tool_;
+  be.result = std::async(std::launch::async, [tool, checkpoint, exp = be.export_tmp_path] {
+    return tool->Evaluate(checkpoint, exp);
+  });
+  job_->evaluation.emplace(std::move(be));
+}
+
+bool JobRunner::CollectBackgroundEvaluation() {
+  ActiveJob::BackgroundEvaluation& be = *job_->evaluation;
+  if (be.result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+  auto eval = be.result.get();
+  const uint32_t round = be.round;
+  const std::string tmp = be.export_tmp_path;
+  const int64_t eval_ms = SteadyMs() - be.started_steady_ms;
+  job_->evaluation.reset();
+  const int64_t id = job_->row.id;
+  if (!eval.ok()) {
+    spdlog::warn("job {} round {}: evaluation failed ({}); the round stays without accuracy", id, round,
+                 eval.status().ToString());
+    Emit({"round_evaluated", id, round, {{"error", eval.status().ToString()}}});
+    return true;
+  }
+  Status st = store_->SetRoundEvaluation(id, round, eval->accuracy, eval->loss, NowMs());
+  if (!st.ok()) {
+    if (st.code() != StatusCode::kAlreadyExists) NoteWrite(st, "recording a round's accuracy");
+    return true;
+  }
+  if (FileExists(tmp)) {
+    std::error_code ec;
+    fs::rename(tmp, job_->dir + "/model.pt", ec);
+  }
+  spdlog::info("job {} round {}: accuracy {:.2f}% loss {:.4f} (evaluated while the job went on, {:.1f} s)", id,
+               round, eval->accuracy * 100, eval->loss, static_cast<double>(eval_ms) / 1000.0);
+  Emit({"round_evaluated", id, round, {{"accuracy", eval->accuracy}, {"loss", eval->loss}, {"eval_ms", eval_ms}}});
+  return true;
 }
 
 void JobRunner::RecordRobustness() {
@@ -605,26 +675,27 @@ void JobRunner::RecordRobustness() {
   }
 }
 
-void JobRunner::FinishEvaluation() {
-  auto eval = round_->evaluation.get();
+void JobRunner::CommitClosedRound(const Result<EvalOutcome>* eval) {
   RoundRow r;
   r.job_id = job_->row.id;
   r.round = job_->round;
   r.attempts = job_->attempt;
-  if (eval.ok()) {
-    r.accuracy = eval->accuracy;
-    r.loss = eval->loss;
+  if (eval == nullptr) {
+    // Pipelined: accuracy comes with the background evaluation.
+  } else if (eval->ok()) {
+    r.accuracy = (*eval)->accuracy;
+    r.loss = (*eval)->loss;
   } else {
     // A full or read-only disk also fails the evaluation (its export): then
     // pause rather than commit a round without accuracy.
     Status probe = ProbeStorage(options_.state_dir, nullptr, {}, "", "", 2 * job_->global.byte_size(), NowMs());
     if (!probe.ok()) {
       EnterStorageError("job " + std::to_string(job_->row.id) + " round " + std::to_string(job_->round) +
-                        ": evaluation failed (" + eval.status().ToString() + ") and " + probe.ToString());
+                        ": evaluation failed (" + eval->status().ToString() + ") and " + probe.ToString());
       return;
     }
     spdlog::warn("job {} round {}: evaluation failed ({}); committing the round without accuracy",
-                 job_->row.id, job_->round, eval.status().ToString());
+                 job_->row.id, job_->round, eval->status().ToString());
   }
   int64_t accepted = 0, samples = 0;
   for (const auto& [id, p] : round_->picked) accepted += p.answer == Answer::kAccepted;
@@ -671,7 +742,7 @@ void JobRunner::FinishEvaluation() {
   pending_storage_error_.clear();  // the database took the commit
   // Committed: the new model is the global model.
   job_->global = std::move(*round_->next_global);
-  if (eval.ok() && FileExists(round_->export_tmp_path)) {
+  if (eval != nullptr && eval->ok() && FileExists(round_->export_tmp_path)) {
     std::error_code ec;
     fs::rename(round_->export_tmp_path, job_->dir + "/model.pt", ec);
   }
@@ -681,11 +752,12 @@ void JobRunner::FinishEvaluation() {
     fs::remove(CheckpointPath(job_->round - 2), ec);
   }
   auto fmt_mb = [](int64_t b) { return static_cast<double>(b) / 1e6; };
+  const char* no_eval = eval == nullptr ? "pending" : "n/a";
   spdlog::info("job {} round {}/{}: accuracy {} loss {} | {} clients ({} rejected, {} timed out) | "
                "up {:.2f} MB down {:.2f} MB | {:.1f} s",
                job_->row.id, job_->round, job_->spec.rounds,
-               r.accuracy ? fmt::format("{:.2f}%", *r.accuracy * 100) : "n/a",
-               r.loss ? fmt::format("{:.4f}", *r.loss) : "n/a", r.participants, r.rejected,
+               r.accuracy ? fmt::format("{:.2f}%", *r.accuracy * 100) : no_eval,
+               r.loss ? fmt::format("{:.4f}", *r.loss) : no_eval, r.participants, r.rejected,
                r.timeouts, fmt_mb(r.bytes_up_wire), fmt_mb(r.bytes_down_wire),
                static_cast<double>(r.duration_ms) / 1000.0);
   nlohmann::json data = {{"participants", r.participants}, {"rejected", r.rejected},
@@ -695,7 +767,9 @@ void JobRunner::FinishEvaluation() {
                          {"aggregation_ms", static_cast<double>(round_->aggregate_add_ns + round_->aggregate_apply_ns) / 1e6}};
   data["accuracy"] = r.accuracy ? nlohmann::json(*r.accuracy) : nlohmann::json();
   data["loss"] = r.loss ? nlohmann::json(*r.loss) : nlohmann::json();
+  data["evaluation"] = eval == nullptr ? "pending" : "done";
   Emit({"round_committed", job_->row.id, job_->round, data});
+  if (eval == nullptr) StartBackgroundEvaluation(job_->round, round_->checkpoint_path);
   round_.reset();
   if (done) {
     spdlog::info("job {} '{}' completed: {} rounds", job_->row.id, job_->row.name, job_->round);

@@ -10,7 +10,13 @@
 // or the deadline passed, aggregates if at least min_clients were accepted
 // (else retries the round), flags outlier updates, writes the checkpoint,
 // evaluates it in a child process, and commits the round in one transaction.
-// A restarted server resumes at the round after the last committed one.
+// With pipelined evaluation (the job spec's default) the round commits right
+// after its checkpoint and its evaluation runs while the next round trains:
+// at most one evaluation runs at a time, the next round does not commit
+// before it is recorded (so the checkpoint it reads is still there), and the
+// last round is evaluated before the job completes.
+// A restarted server resumes at the round after the last committed one (and
+// evaluates that round again if its evaluation was lost).
 //
 // Thread-safety: not thread-safe; call everything from the coordinator
 // thread, except NotifyJobsChanged() which any thread may call.
@@ -126,6 +132,14 @@ class JobRunner {
     std::map<uint32_t, Link> history;           // version -> link that made it
     std::optional<compression::Encoder> down_encoder;
     compression::DecodeContext decode_ctx;
+    // A committed round's evaluation still running (pipelined evaluation).
+    struct BackgroundEvaluation {
+      uint32_t round = 0;
+      std::string export_tmp_path;
+      int64_t started_steady_ms = 0;
+      std::future<Result<EvalOutcome>> result;
+    };
+    std::optional<BackgroundEvaluation> evaluation;
   };
 
   struct RoundState {
@@ -154,7 +168,9 @@ class JobRunner {
     // Coordinator-thread time spent aggregating: each update's decode +
     // accumulate (strategy Add), and the final apply (ns; logged, in events).
     int64_t aggregate_add_ns = 0, aggregate_apply_ns = 0;
-    std::future<Result<EvalOutcome>> evaluation;
+    // Pipelined: commit without accuracy, then evaluate in the background.
+    bool commit_before_evaluation = false;
+    std::future<Result<EvalOutcome>> evaluation;  // blocking evaluation
   };
 
   void LookForJob();
@@ -167,7 +183,15 @@ class JobRunner {
   void CloseRound(const char* why);
   // After aggregation: the round's norms, clip and outlier flags to the store.
   void RecordRobustness();
-  void FinishEvaluation();
+  // Closed round (state Evaluating): waits for the previous round's
+  // background evaluation, then evaluates and commits (blocking) or commits
+  // and starts this round's evaluation in the background (pipelined).
+  void AdvanceClosedRound();
+  // `eval` is null when the round commits before its evaluation.
+  void CommitClosedRound(const Result<EvalOutcome>* eval);
+  void StartBackgroundEvaluation(uint32_t round, const std::string& checkpoint);
+  // Records a finished background evaluation; false while it still runs.
+  bool CollectBackgroundEvaluation();
   void FailJob(const std::string& error);
   void CheckCancelled();
   void DropJob();

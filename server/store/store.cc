@@ -452,6 +452,31 @@ Status Store::CommitRound(const RoundRow& r, bool job_completed, int64_t now_ms)
   return tx.Commit().WithContext("CommitRound: " + label);
 }
 
+Status Store::SetRoundEvaluation(int64_t job_id, int64_t round, double accuracy, double loss, int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  FP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_));
+  const std::string label = JobLabel(job_id) + " round " + std::to_string(round);
+  {
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+        "SELECT accuracy IS NOT NULL FROM rounds WHERE job_id = ?1 AND round = ?2"));
+    st.Bind(1, job_id).Bind(2, round);
+    FP_ASSIGN_OR_RETURN(bool exists, st.Step());
+    if (!exists) return Status::NotFound("SetRoundEvaluation: " + label + " is not committed");
+    if (st.Int(0) != 0)
+      return Status::AlreadyExists("SetRoundEvaluation: " + label + " already has an accuracy");
+  }
+  {
+    FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+        "UPDATE rounds SET accuracy = ?3, loss = ?4 WHERE job_id = ?1 AND round = ?2"));
+    st.Bind(1, job_id).Bind(2, round).Bind(3, accuracy).Bind(4, loss);
+    FP_RETURN_IF_ERROR(st.Run().WithContext("SetRoundEvaluation: " + label));
+  }
+  FP_RETURN_IF_ERROR(InsertEvent(db_, job_id, "round_evaluated",
+                                 "round " + std::to_string(round) + " evaluated: accuracy " + std::to_string(accuracy),
+                                 now_ms));
+  return tx.Commit().WithContext("SetRoundEvaluation: " + label);
+}
+
 Result<std::vector<RoundRow>> Store::ListRounds(int64_t job_id) {
   ReadLease lease = AcquireReader();
   sqlite3* const rdb = lease.db;

@@ -155,6 +155,11 @@ class Store {
   // NotFound if the job does not exist, FailedPrecondition if it is already
   // in a terminal status, InvalidArgument if round.round < 1.
   Status CommitRound(const RoundRow& round, bool job_completed, int64_t now_ms);
+  // Records the test accuracy and loss of a round committed without them
+  // (its evaluation ran after the commit, off the round's critical path).
+  // Set once: AlreadyExists if the round already has an accuracy (a stored
+  // result never changes), NotFound if the round is not committed.
+  Status SetRoundEvaluation(int64_t job_id, int64_t round, double accuracy, double loss, int64_t now_ms);
   Result<std::vector<RoundRow>> ListRounds(int64_t job_id);  // ascending round
   Result<std::optional<RoundRow>> GetRound(int64_t job_id, int64_t round);
 

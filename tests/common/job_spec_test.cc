@@ -50,7 +50,8 @@ JobSpec ParseOk(const json& body, const CompressionValidator& v = {}) {
   auto p = ParseJobSpec(body, v);
   EXPECT_TRUE(p.errors.empty()) << body.dump() << " -> " << Dump(p);
   EXPECT_TRUE(p.spec.has_value());
-  return p.spec.value_or(JobSpec{});
+  if (!p.spec) return JobSpec{};
+  return std::move(*p.spec);
 }
 
 TEST(JobSpec, Defaults) {
@@ -68,6 +69,8 @@ TEST(JobSpec, Defaults) {
   EXPECT_DOUBLE_EQ(s.round_timeout_s, 120);
   EXPECT_EQ(s.seed, 1u);
   EXPECT_EQ(s.compression, (json{{"method", "none"}}));
+  EXPECT_EQ(s.evaluation, "pipelined");
+  EXPECT_TRUE(s.PipelinedEvaluation());
 }
 
 TEST(JobSpec, MinClientsDefaultsToHalfRoundedUp) {
@@ -128,6 +131,11 @@ TEST(JobSpec, EnumFields) {
   ExpectOnlyError(With("model", "CNN"), "model");
   ExpectOnlyError(With("dataset", "mnist"), "dataset", "fashion-mnist");
   ExpectOnlyError(With("dataset", nullptr), "dataset");
+  ExpectOnlyError(With("evaluation", "lazy"), "evaluation", "pipelined, blocking");
+  ExpectOnlyError(With("evaluation", true), "evaluation");
+  JobSpec blocking = ParseOk(With("evaluation", "blocking"));
+  EXPECT_FALSE(blocking.PipelinedEvaluation());
+  EXPECT_EQ(blocking.ToJson()["evaluation"], "blocking");
 }
 
 struct IntField {
@@ -378,9 +386,9 @@ TEST(JobSpec, ToJsonRoundTrips) {
   json out = ParseOk(Minimal()).ToJson();
   for (const char* f : {"name", "model", "dataset", "rounds", "clients_per_round", "min_clients",
                         "local_epochs", "batch_size", "lr", "momentum", "round_timeout_s", "seed",
-                        "compression", "aggregation"})
+                        "compression", "aggregation", "evaluation"})
     EXPECT_TRUE(out.contains(f)) << f;
-  EXPECT_EQ(out.size(), 14u);
+  EXPECT_EQ(out.size(), 15u);
   EXPECT_EQ(out["aggregation"], (json{{"strategy", "fedavg"}, {"trim_ratio", 0.2}, {"clip_norm", 0.0},
                                       {"adaptive_clip", 0.0}, {"outlier_factor", 3.0}}));
 }

@@ -176,6 +176,12 @@ async function main() {
       null,
       { timeout: Math.min(90000, remainingMs() - 20000) },
     );
+    // Pipelined evaluation: a round's accuracy arrives after its row.
+    await page.waitForFunction(
+      () => Number(document.querySelector('[data-testid="chart-accuracy"]')?.getAttribute('data-points')) >= 1,
+      null,
+      { timeout: Math.min(60000, remainingMs() - 20000) },
+    );
     const chart = page.locator(tid('chart-accuracy'));
     const pts = Number(await chart.getAttribute('data-points'));
     expect(pts >= 1, `accuracy chart has ${pts} points`);
@@ -206,6 +212,12 @@ async function main() {
     );
     const first = await page.getAttribute(`${tid('round-row')} >> nth=0`, 'data-round');
     expect(Number(first) === ROUNDS, `newest round is not first (first row is round ${first})`);
+    // Every round's accuracy reached the page (pipelined ones by round_evaluated).
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-testid="round-accuracy"]')].every((td) => /%/.test(td.textContent ?? '')),
+      null,
+      { timeout: 15000 },
+    );
     await page.waitForTimeout(300); // let the charts settle
     await shot(page, 'job-1280.png');
   });

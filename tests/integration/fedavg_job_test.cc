@@ -76,6 +76,23 @@ TEST_F(FedAvgJob, ThreeClientsTrainACnnAndEveryRoundIsRecorded) {
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 3u);
   EXPECT_TRUE(std::filesystem::exists(rows->back().checkpoint));
+  // Pipelined evaluation (the default): rounds 1 and 2 commit first and are
+  // evaluated while the next round runs; each evaluation is recorded before
+  // the next round commits; the last round is evaluated before it commits.
+  auto events = (*store)->ListEvents(0, 10000);
+  ASSERT_TRUE(events.ok());
+  std::vector<std::string> order;
+  int64_t round1_evaluated_ms = 0;
+  for (const auto& e : *events) {
+    if (e.job_id != id || (e.kind != "round_committed" && e.kind != "round_evaluated")) continue;
+    order.push_back(e.kind + " " + e.message.substr(0, e.message.find_first_of("/ ", 6)));
+    if (e.kind == "round_evaluated" && round1_evaluated_ms == 0) round1_evaluated_ms = e.ts_ms;
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"round_committed round 1", "round_evaluated round 1",
+                                             "round_committed round 2", "round_evaluated round 2",
+                                             "round_committed round 3"}));
+  // Round 2 was under way before round 1's accuracy was known.
+  EXPECT_LT((*rows)[1].started_ms, round1_evaluated_ms);
   auto parts = (*store)->ListParticipations(id, std::nullopt);
   ASSERT_TRUE(parts.ok());
   int accepted = 0;
@@ -133,12 +150,16 @@ TEST_F(FedAvgJob, ServerKilledAfterACommittedRoundResumesWithNothingLost) {
   std::set<int64_t> seen;
   for (const auto& r : *rows) EXPECT_TRUE(seen.insert(r.round).second) << "round " << r.round << " twice";
   EXPECT_EQ(seen, (std::set<int64_t>{1, 2, 3, 4}));
-  // Rounds committed before the crash are unchanged.
+  // Rounds committed before the crash are unchanged; an accuracy the kill
+  // interrupted (pipelined evaluation) was computed when the job resumed.
   for (size_t i = 0; i < before->size(); ++i) {
     EXPECT_EQ((*rows)[i].round, (*before)[i].round);
-    EXPECT_EQ((*rows)[i].accuracy, (*before)[i].accuracy);
+    if ((*before)[i].accuracy) {
+      EXPECT_EQ((*rows)[i].accuracy, (*before)[i].accuracy);
+    }
     EXPECT_EQ((*rows)[i].finished_ms, (*before)[i].finished_ms);
   }
+  for (const auto& r : *rows) EXPECT_TRUE(r.accuracy.has_value()) << "round " << r.round << " has no accuracy";
   EXPECT_TRUE((*after)->CheckIntegrity().ok());
   auto job = (*after)->GetJob(id);
   ASSERT_TRUE(job.ok() && job->has_value());
@@ -156,7 +177,7 @@ TEST_F(FedAvgJob, CompressedBothWaysStaysInSyncAndSendsFarFewerBytes) {
                                   {"--state-dir", dir_ + "/z" + std::to_string(i)}));
   const int64_t id = CreateJob(server, {{"name", "it-compressed"}, {"model", "cnn"}, {"rounds", 5},
                                         {"clients_per_round", 2}, {"min_clients", 2},
-                                        {"round_timeout_s", 120},
+                                        {"round_timeout_s", 120}, {"evaluation", "blocking"},
                                         {"compression", {{"preset", "topk1%-q4"}}}});
   ASSERT_GT(id, 0);
   auto job = JobState(server, id);
@@ -188,6 +209,19 @@ TEST_F(FedAvgJob, CompressedBothWaysStaysInSyncAndSendsFarFewerBytes) {
   EXPECT_LT(rounds[0]["bytes_down_wire"].get<int64_t>() * 8, rounds[0]["bytes_down_raw"].get<int64_t>())
       << "round 1 should not send full models";
   EXPECT_GT(rounds[4]["accuracy"].get<double>(), 0.4);
+  // Blocking evaluation: every round committed with its accuracy.
+  EXPECT_EQ(JobState(server, id)["spec"]["evaluation"], "blocking");
+  auto store = server::Store::Open({dir_ + "/fedpress.db"});
+  ASSERT_TRUE(store.ok());
+  auto events = (*store)->ListEvents(0, 10000);
+  ASSERT_TRUE(events.ok());
+  int committed_with_accuracy = 0;
+  for (const auto& e : *events) {
+    if (e.job_id != id) continue;
+    EXPECT_NE(e.kind, "round_evaluated") << e.message;
+    committed_with_accuracy += e.kind == "round_committed" && e.message.find("accuracy") != std::string::npos;
+  }
+  EXPECT_EQ(committed_with_accuracy, 5);
 
   std::string logs;
   for (int i = 0; i < 3; ++i) logs += ReadText(dir_ + "/z" + std::to_string(i) + ".log");

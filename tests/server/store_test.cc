@@ -295,6 +295,28 @@ TEST_F(StoreTest, CommitRoundIsAtomicAndRefusesDuplicates) {
   EXPECT_EQ(rounds->size(), 2u);
 }
 
+TEST_F(StoreTest, SetRoundEvaluationFillsAMissingAccuracyOnce) {
+  int64_t id = NewJob("e", 3);
+  RoundRow pending = Round(id, 1);
+  pending.accuracy.reset();
+  pending.loss.reset();
+  ASSERT_TRUE(store_->CommitRound(pending, false, 2000).ok());
+  ASSERT_TRUE(store_->CommitRound(Round(id, 2), false, 2100).ok());  // committed with accuracy 0.7
+  ASSERT_TRUE(store_->SetRoundEvaluation(id, 1, 0.61, 0.9, 2200).ok());
+  auto r1 = store_->GetRound(id, 1);
+  ASSERT_TRUE(r1.ok() && r1->has_value());
+  EXPECT_DOUBLE_EQ(*(*r1)->accuracy, 0.61);
+  EXPECT_DOUBLE_EQ(*(*r1)->loss, 0.9);
+  EXPECT_EQ((*r1)->finished_ms, pending.finished_ms);  // nothing else changed
+  EXPECT_EQ(Events().back().kind, "round_evaluated");
+  // A stored accuracy never changes; an uncommitted round has none to set.
+  EXPECT_EQ(store_->SetRoundEvaluation(id, 1, 0.1, 2, 2300).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->SetRoundEvaluation(id, 2, 0.1, 2, 2300).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->SetRoundEvaluation(id, 3, 0.1, 2, 2300).code(), StatusCode::kNotFound);
+  EXPECT_DOUBLE_EQ(*(*store_->GetRound(id, 1))->accuracy, 0.61);
+  EXPECT_DOUBLE_EQ(*(*store_->GetRound(id, 2))->accuracy, 0.7);
+}
+
 TEST_F(StoreTest, ListRoundsAscendingAndGetRoundFields) {
   int64_t id = NewJob("r", 5);
   int64_t other = NewJob("o", 5);

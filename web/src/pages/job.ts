@@ -302,7 +302,7 @@ export function jobPage(id: number): Page {
             'tr',
             { testid: 'round-row', 'data-round': r.round },
             h('td', { title: `finished ${fmtTime(r.finished_ms)}` }, h('strong', null, String(r.round)), r.attempts > 1 ? h('span', { class: 'tag', title: 'attempts' }, `×${r.attempts}`) : null),
-            h('td', { class: 'num' }, fmtPct(r.accuracy, 2)),
+            h('td', { class: 'num', testid: 'round-accuracy', title: r.accuracy == null ? 'evaluating…' : '' }, fmtPct(r.accuracy, 2)),
             h('td', { class: 'num' }, fmtNum(r.loss, 4)),
             h('td', { class: 'num' }, fmtNum(r.train_loss, 4)),
             h('td', { class: 'num' }, String(r.participants)),

@@ -6,7 +6,7 @@ import { live } from '../live';
 import type { Job } from '../types';
 import { progressBar, savedCell, statusBadge } from '../widgets';
 
-const JOB_EVENTS = /^(job_|round_committed$|round_started$)/;
+const JOB_EVENTS = /^(job_|round_committed$|round_evaluated$|round_started$)/;
 
 export function jobsPage(): Page {
   const tbody = h('tbody');

@@ -90,6 +90,12 @@ export function newJobPage(): Page {
     h('option', { value: 'cnn-large' }, 'cnn-large — wider CNN'),
   );
   const dataset = h('select', null, h('option', { value: 'fashion-mnist', selected: true }, 'fashion-mnist'));
+  const evaluation = h(
+    'select',
+    null,
+    h('option', { value: 'pipelined', selected: true }, 'pipelined'),
+    h('option', { value: 'blocking' }, 'blocking'),
+  );
 
   const numFields = TRAINING.map((f) =>
     field(
@@ -206,6 +212,7 @@ export function newJobPage(): Page {
         field('name', 'Name', nameInput, '1 – 100 characters', true),
         field('model', 'Model', model),
         field('dataset', 'Dataset', dataset),
+        field('evaluation', 'Evaluation', evaluation, 'pipelined: a round is tested while the next one trains; blocking: each round waits for its test'),
       ),
     ),
     h('section', { class: 'card' }, h('h2', null, 'Training'), h('div', { class: 'grid grid-numbers' }, numFields)),
@@ -246,6 +253,7 @@ export function newJobPage(): Page {
       name: nameInput.value,
       model: model.value,
       dataset: dataset.value,
+      evaluation: evaluation.value,
     };
     for (const f of TRAINING) {
       const input = inputs.get(f.name) as HTMLInputElement;
