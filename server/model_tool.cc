@@ -110,8 +110,44 @@ Status ModelTool::Init(const std::string& model, uint64_t seed, int64_t job_id,
   return r.ok() ? Status::OK() : r.status().WithContext("model init");
 }
 
+namespace {
+Result<EvalOutcome> ParseEvalOutput(const std::string& out) {
+  auto j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_string())
+    return Status::Internal("evaluation failed: " + j["error"].get<std::string>());
+  if (j.is_discarded() || !j.is_object() || !j.contains("accuracy") || !j["accuracy"].is_number())
+    return Status::Internal("evaluation printed unexpected output: " + out.substr(0, 200));
+  EvalOutcome e;
+  e.accuracy = j["accuracy"].get<double>();
+  e.loss = j.value("loss", 0.0);
+  e.samples = j.value("samples", int64_t{0});
+  return e;
+}
+}  // namespace
+
+ModelTool::ModelTool(ModelToolOptions options) : options_(std::move(options)) {
+  std::vector<std::string> argv = {options_.binary, "serve", "--test-data", options_.test_data,
+                                   "--threads", std::to_string(options_.threads)};
+  if (options_.eval_limit > 0) {
+    argv.push_back("--limit");
+    argv.push_back(std::to_string(options_.eval_limit));
+  }
+  worker_ = std::make_unique<EvalWorker>(std::move(argv));
+}
+
 Result<EvalOutcome> ModelTool::Evaluate(const std::string& checkpoint,
                                         const std::string& export_path) const {
+  nlohmann::json req = {{"checkpoint", checkpoint}};
+  if (!export_path.empty()) req["export"] = export_path;
+  auto answer = worker_->Request(req.dump(), options_.timeout_s);
+  if (answer.ok()) return ParseEvalOutput(*answer);
+  // The persistent child is gone or stuck (and was killed): this once, a
+  // process of its own; the next evaluation starts a new child.
+  return EvaluateOnce(checkpoint, export_path);
+}
+
+Result<EvalOutcome> ModelTool::EvaluateOnce(const std::string& checkpoint,
+                                            const std::string& export_path) const {
   std::vector<std::string> argv = {options_.binary, "evaluate", "--checkpoint", checkpoint,
                                    "--test-data", options_.test_data,
                                    "--threads", std::to_string(options_.threads)};
@@ -124,14 +160,7 @@ Result<EvalOutcome> ModelTool::Evaluate(const std::string& checkpoint,
     argv.push_back(export_path);
   }
   FP_ASSIGN_OR_RETURN(std::string out, RunProcess(argv, options_.timeout_s));
-  auto j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("accuracy") || !j["accuracy"].is_number())
-    return Status::Internal("evaluation printed unexpected output: " + out.substr(0, 200));
-  EvalOutcome e;
-  e.accuracy = j["accuracy"].get<double>();
-  e.loss = j.value("loss", 0.0);
-  e.samples = j.value("samples", int64_t{0});
-  return e;
+  return ParseEvalOutput(out);
 }
 
 }  // namespace fedpress::server

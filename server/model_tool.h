@@ -1,17 +1,22 @@
 // ModelTool: runs the `fedpress-model` executable (the only libtorch user on
 // the server side) as a child process for model initialisation, evaluation
 // and export, so a libtorch failure cannot take the coordinator down and the
-// coordinator's memory stays small. Every call has a timeout.
+// coordinator's memory stays small. Every call has a timeout. Evaluations go
+// to one long-lived `fedpress-model serve` child (EvalWorker), so a round pays
+// for scoring, not for loading libtorch; if that child cannot answer, the
+// evaluation falls back to a one-shot `fedpress-model evaluate`.
 //
-// Thread-safety: thread-safe (no shared state besides the options).
+// Thread-safety: thread-safe (evaluations are served one at a time).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "server/eval_worker.h"
 
 namespace fedpress::server {
 
@@ -31,7 +36,7 @@ struct ModelToolOptions {
 
 class ModelTool {
  public:
-  explicit ModelTool(ModelToolOptions options) : options_(std::move(options)) {}
+  explicit ModelTool(ModelToolOptions options);
   // Writes the round-0 checkpoint of `model` for `job_id`.
   Status Init(const std::string& model, uint64_t seed, int64_t job_id,
               const std::string& out_path) const;
@@ -39,9 +44,14 @@ class ModelTool {
   // state dict to `export_path` if not empty.
   Result<EvalOutcome> Evaluate(const std::string& checkpoint, const std::string& export_path) const;
   const ModelToolOptions& options() const { return options_; }
+  // For tests: the pid of the persistent evaluation child, 0 when none.
+  pid_t eval_worker_pid() const { return worker_->pid(); }
 
  private:
+  Result<EvalOutcome> EvaluateOnce(const std::string& checkpoint, const std::string& export_path) const;
+
   ModelToolOptions options_;
+  std::unique_ptr<EvalWorker> worker_;
 };
 
 // Runs argv[0] with arguments, returns its stdout; non-zero exit or timeout is
