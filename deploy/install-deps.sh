@@ -24,6 +24,8 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm       # libFuzzer + ASan/UBSan runtimes, llvm-symbolizer (make test-fuzz)
   iproute2 procps curl jq
   nftables                            # testbed packet loss where the kernel has no netem (deploy/testbed)
+  iptables libnetfilter-queue-dev     # testbed delay where the kernel has no netem (NFQUEUE, fedpress-netdelay)
+  iputils-ping                        # testbed: measures the links' round trip
 )
 
 missing=()

@@ -15,14 +15,18 @@
 #   --eval-limit N       server evaluates on the first N test images (default 2000)
 #   --up RATE            each client's uplink, tc rate (default 1mbit)
 #   --down RATE          each client's downlink (default 10mbit)
-#   --delay MS           one-way delay added on each client link (needs netem; default 40)
+#   --delay MS           one-way delay added on each client link, each way (default 40):
+#                        netem where the kernel has it, else NFQUEUE (iptables rules +
+#                        fedpress-netdelay at the receiving end of each client link)
 #   --loss PCT           random packet loss on each client link, both ways (default 0)
 #   --drop-round K       in round K, cut every client's link ...
 #   --drop-seconds S     ... for S seconds (default 30), mid-round
 #   --round-timeout S    job round_timeout_s (default 900)
-#   --short              CI form: 2 clients, 2 rounds, mlp, 10mbit/50mbit, presets "none topk1%-q4"
+#   --short              CI form: 2 clients, 2 rounds, mlp, 10mbit/50mbit, 20 ms delay,
+#                        presets "none topk1%-q4"
 #   --out DIR            output directory (default: build/testbed)
-# Output in OUT: testbed.md (the table), rounds-<preset>.json, logs/.
+# Output in OUT: testbed.md (the table), rounds-<preset>.json, link-delay.json
+# (how the delay was applied and the ping RTT measured from host-1), logs/.
 # Exit 77 when network namespaces cannot be created here (not root, no netns).
 # Everything it creates (namespaces, processes, temp dirs) is removed on exit,
 # on Ctrl-C and on TERM.
@@ -49,7 +53,7 @@ OUT="$REPO/build/testbed"
 SHORT=0
 ARGV=("$@")
 
-usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_val() { [ $# -ge 2 ] || { echo "testbed: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -69,7 +73,7 @@ while [ $# -gt 0 ]; do
     --round-timeout) need_val "$@"; ROUND_TIMEOUT=$2; shift 2 ;;
     --out) need_val "$@"; OUT=$2; shift 2 ;;
     --short) SHORT=1; CLIENTS=2; ROUNDS=2; MODEL=mlp; LIMIT=2000; EVAL_LIMIT=1000
-             UP=10mbit; DOWN=50mbit; DELAY_MS=0; PRESETS="none topk1%-q4"; shift ;;
+             UP=10mbit; DOWN=50mbit; DELAY_MS=20; PRESETS="none topk1%-q4"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "testbed: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -114,6 +118,7 @@ HTTP_PORT=8080
 API="http://127.0.0.1:$HTTP_PORT"
 AUTH=()
 PIDS=()
+NETDELAY_PIDS=()   # fedpress-netdelay, one per client namespace, for the whole run
 NAMESPACES=()
 RUN_TMP=""
 
@@ -130,10 +135,17 @@ delete_namespaces() {
   done
   NAMESPACES=()
 }
+stop_netdelay() {  # TERM: each accepts what it holds and logs its counters
+  bench_stop_pids
+  PIDS=("${NETDELAY_PIDS[@]+"${NETDELAY_PIDS[@]}"}")
+  NETDELAY_PIDS=()
+  bench_stop_pids
+}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   bench_stop_pids
+  stop_netdelay
   delete_namespaces
   [ -z "$RUN_TMP" ] || rm -rf "$RUN_TMP"
   exit "$rc"
@@ -163,13 +175,42 @@ if in_ns "$probe_ns" tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then 
 in_ns "$probe_ns" tc qdisc add dev lo root tbf rate 1mbit burst 32kbit latency 400ms 2>/dev/null ||
   in_ns "$probe_ns" tc qdisc replace dev lo root tbf rate 1mbit burst 32kbit latency 400ms 2>/dev/null ||
   skip "this kernel has no tbf qdisc: links cannot be shaped"
+# Without netem, the delay goes through NFQUEUE: iptables rules on each client's
+# link hand its packets to fedpress-netdelay in that namespace, which holds each
+# one DELAY_MS. Probed here: the NFQUEUE target (xt compat under iptables-nft,
+# else iptables-legacy) and real-time priority for the tool (chrt), which keeps
+# its wake-ups on time while the clients train on every core.
+NETDELAY=""
+IPT=()
+RT=()
+why_no_nfqueue=""
+if [ "$DELAY_MS" -gt 0 ] && [ "$HAVE_NETEM" = 0 ]; then
+  if [ -x "$BIN/fedpress-netdelay" ]; then NETDELAY="$BIN/fedpress-netdelay"
+  elif command -v fedpress-netdelay >/dev/null; then NETDELAY=$(command -v fedpress-netdelay)
+  else why_no_nfqueue="fedpress-netdelay is not in $BIN (it is built when libnetfilter-queue-dev is installed)"; fi
+  if [ -n "$NETDELAY" ]; then
+    for ipt in iptables iptables-legacy; do
+      command -v "$ipt" >/dev/null || continue
+      if in_ns "$probe_ns" "$ipt" -w -t mangle -A POSTROUTING -o lo -j NFQUEUE --queue-num 0 2>/dev/null; then
+        IPT=("$ipt" -w); break
+      fi
+    done
+    [ ${#IPT[@]} -gt 0 ] || why_no_nfqueue="iptables with the NFQUEUE target is not available (apt-get install iptables)"
+  fi
+  if chrt -f 10 true 2>/dev/null; then RT=(chrt -f 10); fi
+fi
 ip netns del "$probe_ns"
 NAMESPACES=()
 NOTES=()
-if [ "$DELAY_MS" -gt 0 ] && [ "$HAVE_NETEM" = 0 ]; then
-  NOTES+=("delay of ${DELAY_MS} ms NOT applied: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)")
-  echo "testbed: warning: ${NOTES[-1]}" >&2
-  DELAY_MS=0
+DELAY_VIA=none
+if [ "$DELAY_MS" -gt 0 ]; then
+  if [ "$HAVE_NETEM" = 1 ]; then DELAY_VIA=netem
+  elif [ -z "$why_no_nfqueue" ]; then DELAY_VIA=nfqueue
+  else
+    NOTES+=("delay of ${DELAY_MS} ms NOT applied: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), and $why_no_nfqueue")
+    echo "testbed: warning: ${NOTES[-1]}" >&2
+    DELAY_MS=0
+  fi
 fi
 LOSS_VIA=none
 if [ "$LOSS" != 0 ]; then
@@ -188,8 +229,9 @@ shape() {  # shape NS DEV RATE
   bytes=$(python3 -c "
 import re; m=re.match(r'(\d+)(bit|kbit|mbit|gbit)$','$rate'); n=int(m[1])*{'bit':1,'kbit':1e3,'mbit':1e6,'gbit':1e9}[m[2]]
 print(max(16000,int(n/8)))")
-  if [ "$DELAY_MS" -gt 0 ] || [ "$LOSS_VIA" = netem ]; then
-    local netem=(delay "${DELAY_MS}ms")
+  if [ "$DELAY_VIA" = netem ] || [ "$LOSS_VIA" = netem ]; then
+    local netem=()
+    [ "$DELAY_VIA" != netem ] || netem+=(delay "${DELAY_MS}ms")
     [ "$LOSS_VIA" != netem ] || netem+=(loss "${LOSS}%")
     in_ns "$ns" tc qdisc add dev "$dev" root handle 1: netem "${netem[@]}"
     in_ns "$ns" tc qdisc add dev "$dev" parent 1:1 handle 10: tbf rate "$rate" burst 32kbit limit "$bytes"
@@ -236,6 +278,63 @@ build_topology() {
     [ "$LOSS_VIA" != nft ] || add_loss_nft "$(ns_client "$i")"
   done
 }
+# ---- delay without netem: NFQUEUE ----
+# iptables rules hand packets to fedpress-netdelay, which holds each one
+# DELAY_MS and lets them go in arrival order. Both directions are delayed where
+# they arrive, at the receiving end of the client's link:
+#   downlink: in client i's namespace, PREROUTING -i eth0 -> queue i;
+#   uplink:   in the server's namespace, PREROUTING -i eth0 (every packet from
+#             the clients: nothing else reaches the server's eth0) -> queue 0.
+# Not at the client's egress (POSTROUTING -o eth0): a packet held there still
+# counts against its TCP socket's small-queue budget (TSQ, a few packets), so
+# the sender would stall and a 1 Mbit/s uplink with 40 ms delay carried well
+# under 1 Mbit/s; netem avoids that by orphaning the packets it delays, a
+# packet that crossed the veth into another namespace is orphaned too. Loopback
+# is never touched. A round trip to the server gains 2 x DELAY_MS, as with netem.
+# No --queue-bypass: should a tool die, its link drops packets rather than
+# carry them undelayed (and run_one fails on its death).
+NETDELAY_HOSTS=()
+start_netdelay() {
+  local i ns name log pid
+  for i in $(seq 0 "$CLIENTS"); do
+    if [ "$i" = 0 ]; then ns=$NS_SRV name=server; else ns=$(ns_client "$i") name=host-$i; fi
+    log="$LOGS/netdelay-$name.log"
+    setsid ip netns exec "$ns" "${RT[@]+"${RT[@]}"}" "$NETDELAY" --queue "$i" --delay-ms "$DELAY_MS" > "$log" 2>&1 &
+    pid=$!
+    NETDELAY_PIDS+=("$pid")
+    NETDELAY_HOSTS+=("$name")
+    for _ in $(seq 1 50); do
+      grep -qx ready "$log" && break
+      kill -0 "$pid" 2>/dev/null || { CUR_LOGS=$LOGS; fail "fedpress-netdelay exited at start-up in $ns (see $log)"; }
+      sleep 0.1
+    done
+    grep -qx ready "$log" || { CUR_LOGS=$LOGS; fail "fedpress-netdelay did not bind its queue in $ns within 5 s"; }
+  done
+}
+add_nfqueue_rules() {
+  local i
+  in_ns "$NS_SRV" "${IPT[@]}" -t mangle -A PREROUTING -i eth0 -j NFQUEUE --queue-num 0
+  for i in $(seq 1 "$CLIENTS"); do
+    in_ns "$(ns_client "$i")" "${IPT[@]}" -t mangle -A PREROUTING -i eth0 -j NFQUEUE --queue-num "$i"
+  done
+}
+check_netdelay() {
+  local k
+  for k in "${!NETDELAY_PIDS[@]}"; do
+    kill -0 "${NETDELAY_PIDS[$k]}" 2>/dev/null || { CUR_LOGS=$LOGS
+      fail "fedpress-netdelay of ${NETDELAY_HOSTS[$k]} died: its link now drops every packet it should delay"; }
+  done
+}
+# ping host-1 -> server, 5 echoes; prints "min avg max" in ms. -U: user-to-user
+# time. ping's default RTT ends at the kernel's receive timestamp, taken before
+# PREROUTING, so it would not see the downlink's NFQUEUE delay.
+ping_rtt() {
+  local out
+  out=$(in_ns "$(ns_client 1)" ping -U -n -q -c 5 -i 0.2 -W 3 "$SERVER_IP" 2>&1) || true
+  printf '%s\n' "$out" >> "$LOGS/ping.log"
+  sed -n 's|^rtt min/avg/max/mdev = \([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\)/.*|\1 \2 \3|p' <<<"$out"
+}
+
 set_links() {  # set_links up|down: every client's bridge port
   local i
   for i in $(seq 1 "$CLIENTS"); do in_ns "$NS_SW" ip link set "c$i" "$1"; done
@@ -339,6 +438,7 @@ run_one() {  # run_one PRESET
       failed|cancelled) fail "job $job $status: $(api GET "/api/jobs/$job" | jq -r .error)" ;;
     esac
     kill -0 "$spid" 2>/dev/null || fail "the server stopped unexpectedly"
+    check_netdelay
     [ $((SECONDS - start)) -lt "$limit" ] || fail "job $job not completed after $limit s ($count of $ROUNDS rounds)"
     sleep 1
   done
@@ -355,21 +455,66 @@ run_one() {  # run_one PRESET
   RUN_TMP=""
 }
 
-echo "testbed: $CLIENTS client hosts, uplink $UP, downlink $DOWN, delay ${DELAY_MS} ms, loss ${LOSS}%$(
+echo "testbed: $CLIENTS client hosts, uplink $UP, downlink $DOWN, delay ${DELAY_MS} ms$(
+  [ "$DELAY_VIA" = none ] || echo " ($DELAY_VIA)"), loss ${LOSS}%$(
   [ "$DROP_ROUND" = 0 ] || echo ", links cut for ${DROP_SECONDS} s in round $DROP_ROUND"); model $MODEL, $ROUNDS rounds; presets: $PRESETS"
 build_topology
+# The delay, and the evidence that it is there: ping host-1 -> server (for
+# NFQUEUE also before the rules go in).
+HAVE_PING=0
+command -v ping >/dev/null && HAVE_PING=1
+RTT_BEFORE="" RTT=""
+if [ "$DELAY_VIA" = nfqueue ]; then
+  start_netdelay
+  [ "$HAVE_PING" = 0 ] || RTT_BEFORE=$(ping_rtt)
+  add_nfqueue_rules
+fi
+if [ "$HAVE_PING" = 1 ]; then
+  RTT=$(ping_rtt)
+  [ -n "$RTT" ] || { CUR_LOGS=$LOGS; fail "ping from host-1 to the server ($SERVER_IP) got no reply (see $LOGS/ping.log)"; }
+  read -r RTT_MIN RTT_AVG RTT_MAX <<<"$RTT"
+  echo "testbed: ping host-1 -> server: rtt min/avg/max $RTT_MIN/$RTT_AVG/$RTT_MAX ms$(
+    [ -z "$RTT_BEFORE" ] || echo " (before the NFQUEUE rules: $(cut -d' ' -f2 <<<"$RTT_BEFORE") ms avg)")"
+else
+  echo "testbed: warning: no ping (apt-get install iputils-ping): the links' round trip is not measured" >&2
+fi
+case "$DELAY_VIA" in
+  netem) DELAY_DESC="delay ${DELAY_MS} ms each way (netem)" ;;
+  nfqueue) DELAY_DESC="delay ${DELAY_MS} ms each way (NFQUEUE via fedpress-netdelay, where each client link's packets arrive: the kernel has no netem)" ;;
+  *) DELAY_DESC="no added delay" ;;
+esac
+if [ -n "$RTT" ]; then
+  PING_DESC=$(printf 'Ping host-1 → server after setting up the links (5 echoes, user-to-user): RTT min/avg/max %.1f/%.1f/%.1f ms' \
+    "$RTT_MIN" "$RTT_AVG" "$RTT_MAX")
+  [ -z "$RTT_BEFORE" ] || PING_DESC+=$(printf ' (%.1f ms avg before the NFQUEUE rules)' "$(cut -d' ' -f2 <<<"$RTT_BEFORE")")
+else
+  PING_DESC="Round trip not measured (no ping)"
+fi
+jq -n --argjson d "$DELAY_MS" --arg via "$DELAY_VIA" --arg rtt "$RTT" --arg before "$RTT_BEFORE" '
+  def ms: split(" ") | {min_ms: (.[0]|tonumber), avg_ms: (.[1]|tonumber), max_ms: (.[2]|tonumber)};
+  {delay_ms: $d, via: $via, ping_rtt: (if $rtt == "" then null else ($rtt|ms) end),
+   ping_rtt_without_delay: (if $before == "" then null else ($before|ms) end)}' > "$OUT/link-delay.json"
 for preset in $PRESETS; do
   run_one "$preset"
 done
+if [ "$DELAY_VIA" = nfqueue ]; then  # their counters: every packet delayed, none dropped
+  check_netdelay
+  hosts=("${NETDELAY_HOSTS[@]}")
+  stop_netdelay
+  for h in "${hosts[@]}"; do
+    echo "$h: $(grep -h 'packets delayed' "$LOGS/netdelay-$h.log" | sed 's/^fedpress-netdelay: //')"
+  done
+fi
 
 # ---- the table ----
 CMD="deploy/testbed/testbed.sh"
 [ ${#ARGV[@]} -eq 0 ] || CMD+=" $(printf '%q ' "${ARGV[@]}" | sed 's/ $//')"
-python3 - "$OUT" "$PRESETS" "$CMD" "$CLIENTS" "$UP" "$DOWN" "$DELAY_MS" "$LOSS" "$MODEL" "$ROUNDS" \
-  "$LIMIT" "$EVAL_LIMIT" "$DROP_ROUND" "$DROP_SECONDS" "$SECURITY_DESC" "$(printf '%s\n' "${NOTES[@]+"${NOTES[@]}"}")" <<'EOF'
+python3 - "$OUT" "$PRESETS" "$CMD" "$CLIENTS" "$UP" "$DOWN" "$DELAY_DESC" "$LOSS" "$MODEL" "$ROUNDS" \
+  "$LIMIT" "$EVAL_LIMIT" "$DROP_ROUND" "$DROP_SECONDS" "$SECURITY_DESC" "$(printf '%s\n' "${NOTES[@]+"${NOTES[@]}"}")" \
+  "$PING_DESC" <<'EOF'
 import json, statistics, sys
 (out, presets, cmd, clients, up, down, delay, loss, model, rounds, limit, eval_limit,
- drop_round, drop_s, security, notes) = sys.argv[1:]
+ drop_round, drop_s, security, notes, ping) = sys.argv[1:]
 rows, dense = [], None
 for p in presets.split():
     tag = "".join(c if c.isalnum() or c in "._-" else "_" for c in p)
@@ -387,10 +532,10 @@ def acc(a): return "n/a" if a is None else f"{a*100:.2f}%"
 lines = ["# Testbed: compression on shaped links", "",
          f"Made by `{cmd}` (as root). {clients} client hosts, each its own network namespace joined to the "
          f"server's through a bridge; each client link shaped with tc: uplink {up}, downlink {down}, "
-         f"delay {delay} ms, loss {loss}%"
+         f"{delay}, loss {loss}%"
          + (f"; every client link cut for {drop_s} s in round {drop_round}" if drop_round != "0" else "")
          + f". Fashion-MNIST, `{model}`, {rounds} rounds, all clients every round, first {limit} training "
-         f"images split IID, evaluation on {eval_limit} test images. {security}.", ""]
+         f"images split IID, evaluation on {eval_limit} test images. {security}. {ping}.", ""]
 for n in filter(None, notes.split("\n")):
     lines += [f"Note: {n}.", ""]
 lines += ["| preset | rounds | mean round | median round | round 1 | rounds 2+ (mean) | total time | "
