@@ -14,6 +14,26 @@
 
 namespace fedpress::server {
 
+void ApplyClientSocketOptions(zmq::socket_t& socket, const TransportOptions& options) {
+  socket.set(zmq::sockopt::maxmsgsize, options.max_message_bytes);
+  socket.set(zmq::sockopt::sndhwm, options.send_hwm);
+  socket.set(zmq::sockopt::rcvhwm, options.recv_hwm);
+  socket.set(zmq::sockopt::linger, 0);
+  // Dead TCP peers are found by the kernel (keepalive probes on a connection
+  // idle for 10 s: gone after about 20 s), not by ZMTP heartbeats: with
+  // ZMQ_HEARTBEAT_IVL every connection re-arms a heartbeat-timeout timer each
+  // interval and cancels it on its next message, and libzmq 4.3's
+  // cancel_timer scans all the I/O thread's timers (O(connections)), so the
+  // I/O thread's work grew as clients squared (5,000 clients: one core busy
+  // in std::_Rb_tree_increment). Client silence is judged by the
+  // coordinator's application heartbeats anyway.
+  socket.set(zmq::sockopt::heartbeat_ivl, 0);
+  socket.set(zmq::sockopt::tcp_keepalive, 1);
+  socket.set(zmq::sockopt::tcp_keepalive_idle, 10);
+  socket.set(zmq::sockopt::tcp_keepalive_intvl, 2);
+  socket.set(zmq::sockopt::tcp_keepalive_cnt, 5);
+}
+
 Result<std::unique_ptr<Transport>> Transport::Start(const TransportOptions& options) {
   std::unique_ptr<Transport> t(new Transport());
   t->options_ = options;
@@ -40,13 +60,7 @@ Result<std::unique_ptr<Transport>> Transport::Start(const TransportOptions& opti
         t->monitor_->connect(monitor_endpoint);
       }
     }
-    t->socket_->set(zmq::sockopt::maxmsgsize, options.max_message_bytes);
-    t->socket_->set(zmq::sockopt::sndhwm, options.send_hwm);
-    t->socket_->set(zmq::sockopt::rcvhwm, options.recv_hwm);
-    t->socket_->set(zmq::sockopt::linger, 0);
-    // ZMTP heartbeats detect dead TCP peers below the application protocol.
-    t->socket_->set(zmq::sockopt::heartbeat_ivl, 2000);
-    t->socket_->set(zmq::sockopt::heartbeat_timeout, 10000);
+    ApplyClientSocketOptions(*t->socket_, options);
     t->socket_->bind(options.bind);
     t->endpoint_ = t->socket_->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -96,8 +110,9 @@ std::optional<InboundMessage> Transport::Receive(int timeout_ms) {
     return std::nullopt;
   InboundMessage m = std::move(inbound_.front());
   inbound_.pop_front();
-  queued_bytes_ -= m.wire_bytes;
-  if (auto it = queued_by_peer_.find(m.peer); it != queued_by_peer_.end() && (it->second -= m.wire_bytes) == 0)
+  const size_t cost = m.wire_bytes + kQueuedMessageOverheadBytes;
+  queued_bytes_ -= cost;
+  if (auto it = queued_by_peer_.find(m.peer); it != queued_by_peer_.end() && (it->second -= cost) == 0)
     queued_by_peer_.erase(it);
   return m;
 }
@@ -219,16 +234,21 @@ void Transport::Loop() {
         continue;
       }
       std::lock_guard<std::mutex> lock(in_mu_);
+      // A message costs its bytes plus its bookkeeping, so many small ones
+      // (N clients' heartbeats behind a burst of updates) are bounded by the
+      // same memory budget as a few large ones.
+      const size_t cost = m.wire_bytes + kQueuedMessageOverheadBytes;
       size_t& peer_bytes = queued_by_peer_[m.peer];
+      // One message always fits an empty queue (ZeroMQ's maxmsgsize bounds it).
       if (inbound_.size() >= options_.max_queued_inbound ||
-          queued_bytes_ + m.wire_bytes > options_.max_queued_inbound_bytes ||
-          peer_bytes + m.wire_bytes > options_.max_peer_queued_bytes) {
+          (queued_bytes_ > 0 && queued_bytes_ + cost > options_.max_queued_inbound_bytes) ||
+          (peer_bytes > 0 && peer_bytes + cost > options_.max_peer_queued_bytes)) {
         if (peer_bytes == 0) queued_by_peer_.erase(m.peer);
         ++dropped_inbound_;
         continue;
       }
-      peer_bytes += m.wire_bytes;
-      queued_bytes_ += m.wire_bytes;
+      peer_bytes += cost;
+      queued_bytes_ += cost;
       inbound_.push_back(std::move(m));
       in_cv_.notify_one();
     }

@@ -13,6 +13,9 @@
 // key) are logged, at most 10 lines per 10 s. Without a key: plaintext, no
 // authentication (--insecure).
 //
+// Dead peers: TCP keepalive, not ZMTP heartbeats, whose libzmq timers cost
+// O(connections) per received message (ApplyClientSocketOptions).
+//
 // Thread-safety: Send(), Receive() and Stop() are thread-safe.
 #pragma once
 
@@ -51,9 +54,16 @@ struct TransportOptions {
   int64_t max_message_bytes = 64 << 20;  // ZMQ_MAXMSGSIZE
   int send_hwm = 1000;
   int recv_hwm = 1000;
-  size_t max_queued_inbound = 10000;     // beyond this, new messages are dropped
+  // Messages waiting for the coordinator; beyond this, new messages are
+  // dropped. Only a backstop: the byte bounds below normally come first. It
+  // must not be what a legitimate burst hits: N clients heartbeat N/2 times
+  // a second, and a count bound of 10,000 (4 s of heartbeats at 5,000
+  // clients) dropped UPDATEs queued behind them, so the round waited for its
+  // deadline.
+  size_t max_queued_inbound = 1000000;
   // Bytes of received messages waiting for the coordinator, in all and per
-  // peer (routing id); a message that would exceed either is dropped.
+  // peer (routing id); a message that would exceed either is dropped. Each
+  // message is charged its frames' bytes plus kQueuedMessageOverheadBytes.
   size_t max_queued_inbound_bytes = size_t{512} << 20;
   size_t max_peer_queued_bytes = size_t{64} << 20;
   // Admission policy (e.g. FloodGuard), called on the socket thread for each
@@ -63,6 +73,15 @@ struct TransportOptions {
   std::string curve_secret_key;
   ZapPolicy zap_policy;                  // required with curve_secret_key
 };
+
+// What a queued message is charged beyond its frames' bytes (its InboundMessage,
+// frame headers, queue slot), so that small messages count against the byte bounds.
+inline constexpr size_t kQueuedMessageOverheadBytes = 256;
+
+// The client-facing ROUTER socket's options: sizes, high-water marks, no
+// linger, and dead-peer detection by TCP keepalive (no ZMTP heartbeats:
+// see transport.cc). Used by Transport::Start; public for tests.
+void ApplyClientSocketOptions(zmq::socket_t& socket, const TransportOptions& options);
 
 class Transport : public Outbox {
  public:
@@ -80,6 +99,7 @@ class Transport : public Outbox {
   const std::string& endpoint() const { return endpoint_; }
   uint64_t dropped_inbound() const { return dropped_inbound_.load(); }        // queue bounds
   uint64_t dropped_by_policy() const { return dropped_by_policy_.load(); }    // options.admit
+  // Charged bytes (frames + kQueuedMessageOverheadBytes each) now queued.
   size_t queued_inbound_bytes() const { return queued_bytes_.load(); }
   // When the oldest message still waiting for Receive() arrived (SteadyMs()),
   // or nullopt when none waits. Everything that arrived before it has been

@@ -143,8 +143,11 @@ void LoadGenerator::RunShard(Shard& s) {
     sock->set(zmq::sockopt::linger, 0);
     sock->set(zmq::sockopt::immediate, 1);
     sock->set(zmq::sockopt::maxmsgsize, o.max_message_bytes);
-    sock->set(zmq::sockopt::heartbeat_ivl, 2000);
-    sock->set(zmq::sockopt::heartbeat_timeout, 10000);
+    // No ZMTP heartbeats: with thousands of sockets on one I/O thread each
+    // heartbeat cycle costs a scan of all its timers (libzmq's cancel_timer
+    // is O(timers)); a silent server is noticed by the application
+    // heartbeats instead (last_heard_ms, below).
+    sock->set(zmq::sockopt::heartbeat_ivl, 0);
     sock->set(zmq::sockopt::reconnect_ivl, 200);
     sock->set(zmq::sockopt::reconnect_ivl_max, 5000);
     if (!o.server_public_key.empty()) {

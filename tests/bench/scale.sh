@@ -9,7 +9,9 @@
 # connected client, server CPU time (utime+stime of the server process,
 # without its fedpress-model children) and wall time per round, the
 # coordinator's aggregation time per round (decode + accumulate of every
-# update + apply, from the server log), and the evaluation CPU (children).
+# update + apply, from the server log), the evaluation CPU (children), the
+# load generator's CPU during the job (is it the bottleneck?) and the client
+# messages the server dropped on arrival (/metrics).
 #
 # Usage: tests/bench/scale.sh [--bin DIR] [--counts "100 1000 5000"] [--rounds 3]
 #          [--model cnn-large] [--preset topk1%-q8] [--train-ms 0-5000]
@@ -35,7 +37,7 @@ IDLE_S=10
 OUT="$REPO/docs/bench/scale.md"
 WORK=""
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 need_val() { [ $# -ge 2 ] || { echo "scale.sh: $1 needs a value" >&2; exit 2; }; }
 ARGV=("$@")
 while [ $# -gt 0 ]; do
@@ -133,6 +135,8 @@ for N in $COUNTS; do
 
   cpu0=$(cpu_own "$SERVER")
   ccpu0=$(cpu_children "$SERVER")
+  gcpu0=$(cpu_own "$GEN")
+  job_t0=$(date +%s.%N)
   spec=$(jq -nc --arg m "$MODEL" --arg p "$PRESET" --argjson n "$N" --argjson r "$ROUNDS" \
     '{name: "scale", model: $m, rounds: $r, clients_per_round: $n, min_clients: $n,
       round_timeout_s: 1800, compression: {preset: $p}, seed: 1}')
@@ -148,8 +152,13 @@ for N in $COUNTS; do
   [ "$status" = completed ] || bench_fail "job ended $status"
   cpu1=$(cpu_own "$SERVER")
   ccpu1=$(cpu_children "$SERVER")
+  gcpu1=$(cpu_own "$GEN")
+  gen_pct=$(awk -v a="$gcpu0" -v b="$gcpu1" -v t0="$job_t0" -v t1="$(date +%s.%N)" 'BEGIN {printf "%.0f", 100 * (b - a) / (t1 - t0)}')
   hwm_kb=$(kb "$SERVER" VmHWM)
   api GET "/api/jobs/$id/rounds" > "$run/rounds.json"
+  # Client messages the server dropped on arrival (queue bounds): a dropped
+  # UPDATE leaves its round waiting for the deadline.
+  dropped=$( (api GET /metrics || true) | awk '/^fedpress_inbound_dropped_total\{reason="queue_full"\}/ {print $2}')
   kill -TERM -- "-$GEN" 2>/dev/null || true
   wait "$GEN" 2>/dev/null || true
   bench_stop_pids
@@ -166,7 +175,7 @@ for N in $COUNTS; do
   eval_round=$(awk -v a="$ccpu0" -v b="$ccpu1" -v r="$ROUNDS" 'BEGIN {printf "%.2f", (b - a) / r}')
   stats=$(grep -o 'STATS .*' "$run/loadgen.log" | tail -1 | cut -c7-)
   failures=$(echo "${stats:-{\}}" | jq -r '(.task_failures // "?")')
-  ROWS+=("| $N | $reg_s | $(mb "$base_kb") | $(mb "$idle_kb") | $per_client_kb | $idle_cpu_pct | $(mb "$hwm_kb") | $(printf '%.0f' "$parts") | $(printf '%.1f' "$up_kb") | $cpu_round | $(printf '%.1f' "$wall_s") | $collect_s | $agg_ms | $eval_round | $failures |")
+  ROWS+=("| $N | $reg_s | $(mb "$base_kb") | $(mb "$idle_kb") | $per_client_kb | $idle_cpu_pct | $(mb "$hwm_kb") | $(printf '%.0f' "$parts") | $(printf '%.1f' "$up_kb") | $cpu_round | $(printf '%.1f' "$wall_s") | $collect_s | $agg_ms | $eval_round | $gen_pct | ${dropped:-?} | $failures |")
   echo "scale.sh: ${ROWS[-1]}"
 done
 
@@ -183,8 +192,8 @@ mkdir -p "$(dirname "$OUT")"
   echo "every round (clients_per_round = min_clients = N), simulated training time $TRAIN_MS ms per client"
   echo "and round, server \`--eval-limit $EVAL_LIMIT\`, one \`fedpress-loadgen\` process (1 socket thread)."
   echo
-  echo "| clients | register all (s) | base RSS (MB) | idle RSS (MB) | idle KB/client | idle CPU (%) | peak RSS (MB) | updates/round | KB/update | server CPU s/round | wall s/round | collect s/round | aggregation ms/round | eval CPU s/round | loadgen task failures |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| clients | register all (s) | base RSS (MB) | idle RSS (MB) | idle KB/client | idle CPU (%) | peak RSS (MB) | updates/round | KB/update | server CPU s/round | wall s/round | collect s/round | aggregation ms/round | eval CPU s/round | loadgen CPU (%) | dropped msgs | loadgen task failures |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for r in "${ROWS[@]}"; do echo "$r"; done
   echo
   echo "Columns: *base RSS* before any client; *idle RSS* with N clients registered and heartbeating;"
@@ -194,7 +203,9 @@ mkdir -p "$(dirname "$OUT")"
   echo "*wall s/round* = the rounds' duration_ms (TRAIN sent → committed, including evaluation);"
   echo "*collect s/round* = round start → all updates aggregated; *aggregation ms/round* = the"
   echo "coordinator's time in the strategy's Add (decode + accumulate) for every update plus the"
-  echo "final apply (server log)."
+  echo "final apply (server log); *loadgen CPU* = the load generator's CPU during the job / job wall"
+  echo "time (100% = one core: it is then the bottleneck); *dropped msgs* = client messages the server"
+  echo "dropped on arrival because its inbound queue was full (fedpress_inbound_dropped_total)."
 } > "$OUT"
 echo "scale.sh: table written to $OUT"
 cat "$OUT"

@@ -1,10 +1,13 @@
 // The Transport's inbound bounds with a real ROUTER socket and raw DEALER
 // peers on loopback: bytes queued per peer and in all, the admission hook,
-// and the remote address on each message.
+// the remote address on each message, many clients' heartbeats, and the
+// client socket's options (no per-connection ZMTP timers).
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <thread>
+#include <vector>
 #include <zmq.hpp>
 
 #include "common/clock.h"
@@ -41,12 +44,18 @@ bool WaitFor(F done) {
   return done();
 }
 
+// Each queued message is charged its bytes plus kQueuedMessageOverheadBytes.
+constexpr size_t kOverhead = kQueuedMessageOverheadBytes;
+// Frame size of a message charged `cost` bytes.
+constexpr size_t Wire(size_t cost) { return cost - kOverhead; }
+
 TEST(TransportLimits, QueuedBytesAreBoundedPerPeerAndInAll) {
+  static_assert(kOverhead < 400, "the sizes below assume a small per-message charge");
   std::atomic<int> calls{0};
   TransportOptions o;
   o.bind = "tcp://127.0.0.1:0";
   o.max_peer_queued_bytes = 1000;
-  o.max_queued_inbound_bytes = 2000;
+  o.max_queued_inbound_bytes = 2400;
   o.admit = [&calls](const InboundMessage& m) {
     ++calls;
     return m.frames.empty() || m.frames[0].size() == 0 || static_cast<const char*>(m.frames[0].data())[0] != 'X';
@@ -56,16 +65,16 @@ TEST(TransportLimits, QueuedBytesAreBoundedPerPeerAndInAll) {
   zmq::context_t ctx(1);
   Peer a(ctx, (*t)->endpoint(), "peer-a"), b(ctx, (*t)->endpoint(), "peer-b"), c(ctx, (*t)->endpoint(), "peer-c");
 
-  for (int i = 0; i < 10; ++i) a.Send(400);   // 2 fit in 1000 bytes
+  for (int i = 0; i < 10; ++i) a.Send(Wire(500));   // 2 fit in 1000 bytes
   ASSERT_TRUE(WaitFor([&] { return (*t)->dropped_inbound() == 8u; })) << (*t)->dropped_inbound();
-  EXPECT_EQ((*t)->queued_inbound_bytes(), 800u);
-  for (int i = 0; i < 3; ++i) b.Send(400);    // 2 more: 1600 in all
+  EXPECT_EQ((*t)->queued_inbound_bytes(), 1000u);
+  for (int i = 0; i < 3; ++i) b.Send(Wire(500));    // 2 more: 2000 in all
   ASSERT_TRUE(WaitFor([&] { return (*t)->dropped_inbound() == 9u; })) << (*t)->dropped_inbound();
-  EXPECT_EQ((*t)->queued_inbound_bytes(), 1600u);
-  c.Send(500);                                // 2100 > 2000 in all: dropped
-  c.Send(300);                                // 1900: fits
-  c.Send(10, 'X');                            // refused by the admission hook
-  ASSERT_TRUE(WaitFor([&] { return (*t)->dropped_by_policy() == 1u && (*t)->queued_inbound_bytes() == 1900u; }));
+  EXPECT_EQ((*t)->queued_inbound_bytes(), 2000u);
+  c.Send(Wire(700));                                // 2700 > 2400 in all: dropped
+  c.Send(Wire(400));                                // 2400: fits
+  c.Send(10, 'X');                                  // refused by the admission hook
+  ASSERT_TRUE(WaitFor([&] { return (*t)->dropped_by_policy() == 1u && (*t)->queued_inbound_bytes() == 2400u; }));
   EXPECT_EQ((*t)->dropped_inbound(), 8u + 1u + 1u);
   EXPECT_EQ((*t)->dropped_by_policy(), 1u);
 
@@ -77,11 +86,66 @@ TEST(TransportLimits, QueuedBytesAreBoundedPerPeerAndInAll) {
   }
   EXPECT_EQ(got, 5);
   EXPECT_EQ((*t)->queued_inbound_bytes(), 0u);
+  // One message always fits a peer with nothing queued (ZeroMQ's maxmsgsize
+  // bounds its size), even when its charge is over the per-peer bound.
   a.Send(900);
+  a.Send(10);  // 900 + 10 + 2 x overhead > 1000: dropped
+  ASSERT_TRUE(WaitFor([&] { return (*t)->dropped_inbound() == 11u; })) << (*t)->dropped_inbound();
   auto m = (*t)->Receive(10000);
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->peer, "peer-a");
   EXPECT_EQ(m->wire_bytes, 900u);
+}
+
+// N clients heartbeat N/2 times a second; while the coordinator is busy with
+// a burst of updates their heartbeats pile up in the queue. With the default
+// bounds, more small messages than the old 10,000-message cap (4 s of
+// heartbeats at 5,000 clients) must not make the transport drop the updates
+// queued behind them (the round would then wait for its deadline).
+TEST(TransportLimits, ManyClientsHeartbeatsDoNotCrowdOutTheirUpdates) {
+  TransportOptions o;
+  o.bind = "tcp://127.0.0.1:0";
+  auto t = Transport::Start(o);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  constexpr int kPeers = 100, kHeartbeats = 120;
+  constexpr size_t kHeartbeatBytes = 24, kUpdateBytes = 40000;
+  static_assert(kPeers * kHeartbeats > 10000);
+  zmq::context_t ctx(1);
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int p = 0; p < kPeers; ++p)
+    peers.push_back(std::make_unique<Peer>(ctx, (*t)->endpoint(), "client-" + std::to_string(p)));
+  for (int i = 0; i < kHeartbeats; ++i)
+    for (auto& p : peers) p->Send(kHeartbeatBytes, 'h');
+  for (auto& p : peers) p->Send(kUpdateBytes, 'u');
+  const size_t expected = kPeers * (kHeartbeats * (kHeartbeatBytes + kOverhead) + kUpdateBytes + kOverhead);
+  ASSERT_TRUE(WaitFor([&] { return (*t)->queued_inbound_bytes() == expected || (*t)->dropped_inbound() > 0; }))
+      << (*t)->queued_inbound_bytes() << " of " << expected;
+  EXPECT_EQ((*t)->dropped_inbound(), 0u);
+  EXPECT_EQ((*t)->queued_inbound_bytes(), expected);
+  int heartbeats = 0, updates = 0;
+  while (auto m = (*t)->Receive(100)) {
+    heartbeats += m->wire_bytes == kHeartbeatBytes;
+    updates += m->wire_bytes == kUpdateBytes;
+  }
+  EXPECT_EQ(heartbeats, kPeers * kHeartbeats);
+  EXPECT_EQ(updates, kPeers);
+}
+
+// The client socket has no ZMTP heartbeats (dead peers are left to TCP
+// keepalive): libzmq 4.3 re-arms a heartbeat-timeout timer per connection
+// and interval and cancels it with a scan of all the I/O thread's timers, so
+// each received message cost O(connections) and the server's I/O thread
+// O(clients^2) per second (5,000 clients: a core in std::_Rb_tree_increment).
+TEST(TransportLimits, ClientSocketUsesNoPerConnectionZmtpTimers) {
+  zmq::context_t ctx(1);
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  TransportOptions o;
+  ApplyClientSocketOptions(router, o);
+  EXPECT_EQ(router.get(zmq::sockopt::heartbeat_ivl), 0);
+  EXPECT_EQ(router.get(zmq::sockopt::tcp_keepalive), 1);
+  EXPECT_GT(router.get(zmq::sockopt::tcp_keepalive_idle), 0);
+  EXPECT_EQ(router.get(zmq::sockopt::maxmsgsize), o.max_message_bytes);
+  EXPECT_EQ(router.get(zmq::sockopt::linger), 0);
 }
 
 // Messages carry their arrival time, and the transport reports the oldest one
@@ -103,7 +167,7 @@ TEST(TransportLimits, ReportsWhenTheOldestQueuedMessageArrived) {
   EXPECT_LE(first, SteadyMs());
   std::this_thread::sleep_for(50ms);
   a.Send(20);
-  ASSERT_TRUE(WaitFor([&] { return (*t)->queued_inbound_bytes() == 30u; }));
+  ASSERT_TRUE(WaitFor([&] { return (*t)->queued_inbound_bytes() == 30u + 2 * kOverhead; }));
   EXPECT_EQ(*(*t)->oldest_queued_arrival_ms(), first);  // still the first one
   auto m1 = (*t)->Receive(1000);
   ASSERT_TRUE(m1.has_value());
