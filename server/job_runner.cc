@@ -341,9 +341,11 @@ void JobRunner::StartRoundIfReady() {
     registry_->SetBusy(id, job_->row.id, job_->round);
     round_->bytes_down_raw += raw;
     round_->bytes_down_wire += p.bytes_down_wire;
-    (void)store_->AddClientTraffic(id, 0, 0, p.bytes_down_wire, NowMs());
+    round_->traffic.push_back({id, 0, 0, p.bytes_down_wire});
     round_->picked[id] = p;
   }
+  round_->pending = round_->picked.size();
+  FlushTraffic();
   if (!job_->downlink_dense)
     spdlog::debug("job {} round {}: {} full models, {} delta chains", job_->row.id, job_->round,
                   full_sends, static_cast<int64_t>(chosen.size()) - full_sends);
@@ -413,7 +415,7 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
     return;
   }
   auto reject_here = [&](RejectCode code, const std::string& reason) {
-    picked.answer = Answer::kRejected;
+    SetAnswer(picked, Answer::kRejected);
     ++round_->rejected;
     Reject(c, u, code, reason, ParticipationStatus::kRejected, wire_bytes);
   };
@@ -450,7 +452,7 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
       reject_here(RejectCode::kBadPayload, taken.status().message());
     } else {
       const int64_t decode_ms = SteadyMs() - t0;
-      picked.answer = Answer::kAccepted;
+      SetAnswer(picked, Answer::kAccepted);
       round_->train_loss_weighted += static_cast<double>(u.train_loss) * static_cast<double>(u.num_samples);
       const int64_t raw = static_cast<int64_t>(job_->global.byte_size());
       round_->bytes_up_raw += raw;
@@ -478,7 +480,7 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
       round_->taken.push_back({st.ok() ? *st : 0, c.name, taken->clipped});
       if (!st.ok()) NoteWrite(st.status(), "cannot record participation");
       fault::CrashPoint(fault::Phase::kCollect);  // test-only hook
-      (void)store_->AddClientTraffic(c.client_id, 1, static_cast<int64_t>(wire_bytes), 0, NowMs());
+      round_->traffic.push_back({c.client_id, 1, static_cast<int64_t>(wire_bytes), 0});
       // It trained from this round's broadcast model, so it holds it.
       registry_->SetHeld(c.peer, job_->row.id, job_->round, job_->version_crc[job_->round]);
       Emit({"participation", u.job_id, u.round,
@@ -487,16 +489,14 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
              {"update_norm", taken->norm}, {"clipped", taken->clipped}}});
     }
   }
-  bool all_answered = std::all_of(round_->picked.begin(), round_->picked.end(),
-                                  [](const auto& kv) { return kv.second.answer != Answer::kPending; });
-  if (all_answered) CloseRound("all picked clients answered");
+  if (round_->pending == 0) CloseRound("all picked clients answered");
 }
 
 void JobRunner::OnClientGone(const LiveClient& c, const std::string& why) {
   if (state_ != State::kCollecting || !round_) return;
   auto it = round_->picked.find(c.client_id);
   if (it == round_->picked.end() || it->second.answer != Answer::kPending) return;
-  it->second.answer = Answer::kTimedOut;
+  SetAnswer(it->second, Answer::kTimedOut);
   ++round_->timeouts;
   ParticipationRow p;
   p.job_id = job_->row.id;
@@ -508,15 +508,26 @@ void JobRunner::OnClientGone(const LiveClient& c, const std::string& why) {
   p.sent_ms = it->second.sent_ms;
   if (auto st = store_->RecordParticipation(p); !st.ok()) NoteWrite(st.status(), "cannot record participation");
   spdlog::warn("job {} round {}: client {} dropped out: {}", job_->row.id, job_->round, c.name, why);
-  bool all_answered = std::all_of(round_->picked.begin(), round_->picked.end(),
-                                  [](const auto& kv) { return kv.second.answer != Answer::kPending; });
-  if (all_answered) CloseRound("all picked clients answered or left");
+  if (round_->pending == 0) CloseRound("all picked clients answered or left");
+}
+
+void JobRunner::SetAnswer(Picked& p, Answer a) {
+  if (p.answer == Answer::kPending && a != Answer::kPending && round_->pending > 0) --round_->pending;
+  p.answer = a;
+}
+
+void JobRunner::FlushTraffic() {
+  if (!round_ || round_->traffic.empty()) return;
+  Status st = store_->AddClientTrafficBatch(round_->traffic, NowMs());
+  if (!st.ok() && st.code() != StatusCode::kNotFound) NoteWrite(st, "cannot record client traffic");
+  round_->traffic.clear();
 }
 
 void JobRunner::CloseRound(const char* why) {
+  FlushTraffic();
   for (auto& [id, p] : round_->picked) {
     if (p.answer != Answer::kPending) continue;
-    p.answer = Answer::kTimedOut;
+    SetAnswer(p, Answer::kTimedOut);
     ++round_->timeouts;
     ParticipationRow row;
     row.job_id = job_->row.id;
@@ -803,6 +814,7 @@ void JobRunner::CheckCancelled() {
 void JobRunner::DropJob() {
   if (round_)
     for (const auto& [id, p] : round_->picked) registry_->SetBusy(id, 0, 0);
+  FlushTraffic();
   round_.reset();  // waits for a running evaluation, bounded by its timeout
   job_.reset();
   state_ = storage_health_.problem() ? State::kStorageError : State::kIdle;

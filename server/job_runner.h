@@ -147,6 +147,10 @@ class JobRunner {
     int64_t started_steady_ms = 0;
     int64_t deadline_steady_ms = 0;
     std::map<int64_t, Picked> picked;  // client_id -> state
+    size_t pending = 0;             // picked clients still kPending (no O(N) scan per update)
+    // Client traffic of this round not yet in the store: written in one
+    // transaction when the round closes (one sync per round, not per client).
+    std::vector<Store::ClientTraffic> traffic;
     std::unique_ptr<RoundAggregator> aggregator;
     // Per update taken by the aggregator, in its order: what was recorded.
     struct Taken {
@@ -181,6 +185,10 @@ class JobRunner {
   Status LoadJob(const JobRow& row);
   void StartRoundIfReady();
   void CloseRound(const char* why);
+  // Marks a picked client's answer; keeps RoundState::pending.
+  void SetAnswer(Picked& p, Answer a);
+  // Writes RoundState::traffic (best effort: counters for the dashboard).
+  void FlushTraffic();
   // After aggregation: the round's norms, clip and outlier flags to the store.
   void RecordRobustness();
   // Closed round (state Evaluating): waits for the previous round's

@@ -599,6 +599,29 @@ Status Store::AddClientTraffic(int64_t client_id, int64_t rounds_done, int64_t b
   return Status::OK();
 }
 
+Status Store::AddClientTrafficBatch(const std::vector<ClientTraffic>& rows, int64_t now_ms) {
+  for (const ClientTraffic& r : rows)
+    if (r.rounds_done < 0 || r.bytes_up < 0 || r.bytes_down < 0)
+      return Status::InvalidArgument("AddClientTrafficBatch: counters can only grow");
+  if (rows.empty()) return Status::OK();
+  std::lock_guard lock(mutex_);
+  FP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_));
+  FP_ASSIGN_OR_RETURN(Statement st, Statement::Prepare(db_,
+      "UPDATE clients SET rounds_done = rounds_done + ?2, bytes_up = bytes_up + ?3, "
+      "  bytes_down = bytes_down + ?4, last_seen_ms = ?5 WHERE id = ?1"));
+  size_t missing = 0;
+  for (const ClientTraffic& r : rows) {
+    st.Reset();
+    st.Bind(1, r.client_id).Bind(2, r.rounds_done).Bind(3, r.bytes_up).Bind(4, r.bytes_down).Bind(5, now_ms);
+    FP_RETURN_IF_ERROR(st.Run().WithContext("AddClientTrafficBatch"));
+    missing += sqlite3_changes(db_) == 0;
+  }
+  FP_RETURN_IF_ERROR(tx.Commit().WithContext("AddClientTrafficBatch"));
+  if (missing > 0)
+    return Status::NotFound("AddClientTrafficBatch: " + std::to_string(missing) + " unknown client(s)");
+  return Status::OK();
+}
+
 Result<std::vector<ClientRow>> Store::ListClients() {
   ReadLease lease = AcquireReader();
   sqlite3* const rdb = lease.db;

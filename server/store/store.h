@@ -178,6 +178,14 @@ class Store {
   // Adds to counters and sets last_seen_ms.
   Status AddClientTraffic(int64_t client_id, int64_t rounds_done, int64_t bytes_up,
                           int64_t bytes_down, int64_t now_ms);
+  // The same for many clients in one transaction (one sync, not one per
+  // client: a round's traffic is written once, not N times). Unknown client
+  // ids are skipped; NotFound names how many were.
+  struct ClientTraffic {
+    int64_t client_id = 0;
+    int64_t rounds_done = 0, bytes_up = 0, bytes_down = 0;
+  };
+  Status AddClientTrafficBatch(const std::vector<ClientTraffic>& rows, int64_t now_ms);
   Result<std::vector<ClientRow>> ListClients();  // by name
   Result<std::optional<ClientRow>> GetClient(int64_t id);
 

@@ -435,6 +435,28 @@ TEST_F(StoreTest, AddClientTrafficAccumulates) {
   EXPECT_EQ(store_->AddClientTraffic(id, -1, 0, 0, 1).code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(StoreTest, AddClientTrafficBatchIsOneWriteForManyClients) {
+  int64_t a = NewClient("alice"), b = NewClient("bob");
+  ASSERT_TRUE(store_->AddClientTrafficBatch({{a, 0, 0, 1000}, {b, 0, 0, 1000}, {a, 1, 100, 0}}, 70).ok());
+  auto ca = store_->GetClient(a);
+  auto cb = store_->GetClient(b);
+  ASSERT_TRUE(ca.ok() && ca->has_value() && cb.ok() && cb->has_value());
+  EXPECT_EQ((*ca)->rounds_done, 1);
+  EXPECT_EQ((*ca)->bytes_up, 100);
+  EXPECT_EQ((*ca)->bytes_down, 1000);
+  EXPECT_EQ((*cb)->rounds_done, 0);
+  EXPECT_EQ((*cb)->bytes_down, 1000);
+  EXPECT_EQ((*cb)->last_seen_ms, 70);
+  // Unknown ids are counted, the others still written; negative counters refused whole.
+  Status st = store_->AddClientTrafficBatch({{999, 1, 1, 1}, {b, 1, 5, 0}}, 80);
+  EXPECT_EQ(st.code(), StatusCode::kNotFound);
+  EXPECT_NE(st.message().find("1 unknown"), std::string::npos) << st.ToString();
+  EXPECT_EQ((*store_->GetClient(b))->bytes_up, 5);
+  EXPECT_EQ(store_->AddClientTrafficBatch({{a, 1, 1, 1}, {b, -1, 0, 0}}, 90).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*store_->GetClient(a))->rounds_done, 1);
+  EXPECT_TRUE(store_->AddClientTrafficBatch({}, 95).ok());
+}
+
 TEST_F(StoreTest, EventsPaging) {
   int64_t job = NewJob();  // 1 event
   for (int i = 0; i < 9; ++i) {
