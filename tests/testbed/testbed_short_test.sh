@@ -32,6 +32,11 @@ grep -q '^| `topk1%-q4` | 2 |' "$OUT/testbed.md" || fail "the topk1%-q4 row (2 r
 grep -Eq 'delay 20 ms each way \((netem|NFQUEUE via fedpress-netdelay)' "$OUT/testbed.md" ||
   fail "testbed.md does not say the 20 ms delay was applied (netem or NFQUEUE): $(grep -m1 -o 'Note: .*' "$OUT/testbed.md")"
 grep -q 'Ping host-1 → server' "$OUT/testbed.md" || fail "testbed.md does not give the measured ping RTT"
+# Each job's final model was scored on the whole test split (the Δ accuracy column).
+for tag in none topk1_-q4; do
+  jq -e '.samples == 10000 and .round == 2 and .accuracy > 0.1' "$OUT/final-eval-$tag.json" > /dev/null ||
+    fail "final-eval-$tag.json: not a 10,000-image evaluation of round 2: $(cat "$OUT/final-eval-$tag.json" 2>&1)"
+done
 
 # The delay is there: a round trip crosses the client's link twice, so the
 # minimum RTT is at least 2 x 20 ms; below 3 x, or it was applied twice.
