@@ -6,6 +6,7 @@
 
 #include <zmq.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -46,6 +47,33 @@ struct Session::Impl {
   std::optional<TaskResult> done;                                          // GUARDED_BY(mu)
   bool worker_stop = false;                                                // GUARDED_BY(mu)
   bool busy = false;                                                       // GUARDED_BY(mu)
+
+  // Session thread only: the last UPDATE sent, kept to resend it when the
+  // server answers REJECT 13 (busy); resend_at_ms 0 = no resend pending.
+  std::optional<TaskResult> last_sent;
+  int busy_resends = 0;
+  int64_t resend_at_ms = 0;
+
+  // Schedules a resend of last_sent after REJECT 13 for its job and round.
+  void OnBusy(const protocol::Reject& r) {
+    if (!last_sent || last_sent->update.job_id != r.job_id || last_sent->update.round != r.round) {
+      spdlog::warn("server busy for job {} round {}, but that is not our last update: ignored", r.job_id, r.round);
+      return;
+    }
+    if (busy_resends >= opt.max_busy_resends) {
+      spdlog::warn("job {} round {}: server still busy after {} resends; giving up on this update", r.job_id,
+                   r.round, busy_resends);
+      last_sent.reset();
+      return;
+    }
+    const int64_t base = std::min(opt.busy_resend_max_ms, opt.busy_resend_initial_ms << std::min(busy_resends, 20));
+    const int64_t delay = std::uniform_int_distribution<int64_t>(base / 2, base + base / 2)(jitter);
+    ++busy_resends;
+    resend_at_ms = SteadyMs() + delay;
+    spdlog::info("job {} round {}: server busy (its inbound queue was full); resending the update in {:.1f} s "
+                 "({} of at most {})",
+                 r.job_id, r.round, static_cast<double>(delay) / 1000, busy_resends, opt.max_busy_resends);
+  }
 
   void WorkerLoop() {
     for (;;) {
@@ -310,7 +338,16 @@ Status Session::Run() {
           if (!s.Send(r.update, &r.payload))
             spdlog::warn("job {} round {}: could not send the update (server unreachable)",
                          r.update.job_id, r.update.round);
+          s.last_sent = std::move(r);
+          s.busy_resends = 0;
+          s.resend_at_ms = 0;
         }
+      }
+      if (s.resend_at_ms != 0 && now >= s.resend_at_ms) {
+        s.resend_at_ms = 0;
+        if (s.last_sent && !s.Send(s.last_sent->update, &s.last_sent->payload))
+          spdlog::warn("job {} round {}: could not resend the update (server unreachable)",
+                       s.last_sent->update.job_id, s.last_sent->update.round);
       }
       if (now - last_heard > silence_ms) {
         spdlog::warn("server silent for {:.1f} s; reconnecting", static_cast<double>(now - last_heard) / 1000);
@@ -327,10 +364,14 @@ Status Session::Run() {
           spdlog::info("job {} round {}: queued behind the current task", t->job_id, t->round);
         s.queued.emplace(*t, std::move(m->second));
         s.cv.notify_one();
+        s.last_sent.reset();  // a new task: the previous round is over
+        s.resend_at_ms = 0;
       } else if (auto* r = std::get_if<protocol::Reject>(&msg)) {
         if (r->code == protocol::RejectCode::kNotRegistered) {
           spdlog::info("server does not know us (restarted?); registering again");
           reconnect = true;
+        } else if (r->code == protocol::RejectCode::kBusy) {
+          s.OnBusy(*r);
         } else {
           spdlog::warn("server rejected job {} round {}: {}", r->job_id, r->round, r->reason);
         }

@@ -1,7 +1,7 @@
 // Session: the client daemon's connection to the server. Owns a ZeroMQ DEALER
 // socket on the calling thread: registers, sends heartbeats, reconnects with
 // exponential backoff (and jitter) when the server goes quiet or forgets us,
-// and hands TRAIN tasks to a TaskHandler that runs on a worker thread, so
+// resends an UPDATE the server was too busy to queue (REJECT 13), and hands TRAIN tasks to a TaskHandler that runs on a worker thread, so
 // heartbeats keep flowing while a model trains.
 //
 // Security: with `server_public_key` set the socket is a ZeroMQ CURVE client
@@ -48,6 +48,13 @@ struct SessionOptions {
   std::string public_key;
   std::string secret_key;
   int handshake_timeout_ms = 5000;
+  // REJECT 13 (server busy: the UPDATE was not queued): the last UPDATE is
+  // resent after a jittered backoff, busy_resend_initial_ms doubling to
+  // busy_resend_max_ms, at most max_busy_resends times per update. A new
+  // TRAIN cancels a pending resend (that round is over).
+  int max_busy_resends = 8;
+  int64_t busy_resend_initial_ms = 1000;
+  int64_t busy_resend_max_ms = 8000;
 };
 
 // The result of a TRAIN task: the UPDATE envelope fields and payload.

@@ -59,6 +59,7 @@ enum class RejectCode : uint16_t {
   kServerFull = 10,      // too many clients
   kInternal = 11,        // server-side failure
   kNameTaken = 12,       // another live connection uses this name
+  kBusy = 13,            // the server's inbound queue was full: the UPDATE was not queued, resend it
 };
 
 struct Register {

@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/protocol.h"
+#include "server/fault_injection.h"
 
 namespace fedpress::server {
 
@@ -105,7 +106,7 @@ void Coordinator::Handle(InboundMessage& m) {
     return;
   }
   auto env = std::span(static_cast<const uint8_t*>(m.frames[0].data()), m.frames[0].size());
-  auto decoded = protocol::DecodeEnvelope(env, m.frames.size() == 2);
+  auto decoded = protocol::DecodeEnvelope(env, m.frames.size() == 2 || m.overflowed);
   if (!decoded.ok()) {
     auto code = decoded.status().code() == StatusCode::kFailedPrecondition ? RejectCode::kBadVersion
                                                                            : RejectCode::kMalformed;
@@ -186,10 +187,29 @@ void Coordinator::Handle(InboundMessage& m) {
   }
   registry_->Touch(m.peer, now_steady, now);
 
+  if (m.overflowed) {
+    // Its payload did not fit the inbound queue: tell the sender to resend.
+    if (auto* up = std::get_if<protocol::Update>(&msg)) {
+      if (now_steady - busy_log_window_ms_ >= 10000) {
+        busy_log_window_ms_ = now_steady;
+        busy_logged_ = 0;
+      }
+      if (busy_logged_++ < 10)
+        spdlog::warn("client {}: job {} round {} update dropped, the inbound queue is full: asked to resend "
+                     "(at most 10 such lines per 10 s; fedpress_inbound_busy_notices_total counts them all)",
+                     client->name, up->job_id, up->round);
+      SendReject(m.peer, RejectCode::kBusy,
+                 "server busy: its inbound queue was full and your update was not queued; resend it",
+                 up->job_id, up->round);
+    }
+    return;
+  }
+
   if (auto* hb = std::get_if<protocol::Heartbeat>(&msg)) {
     registry_->SetHeld(m.peer, hb->job_id, hb->round, hb->model_crc);
     transport_->Send(m.peer, protocol::EncodeEnvelope(*hb));
   } else if (auto* up = std::get_if<protocol::Update>(&msg)) {
+    fault::UpdateStall();
     auto payload = std::span(static_cast<const uint8_t*>(m.frames[1].data()), m.frames[1].size());
     runner_->OnUpdate(*client, *up, payload, m.wire_bytes);
   } else if (std::holds_alternative<protocol::Bye>(msg)) {

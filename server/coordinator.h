@@ -73,6 +73,9 @@ class Coordinator {
   CoordinatorOptions options_;
   std::atomic<bool> stop_{false};
   int64_t next_expiry_ms_ = 0;
+  // "update dropped, asked to resend" log lines: at most 10 per 10 s.
+  int64_t busy_log_window_ms_ = 0;
+  int busy_logged_ = 0;
   ClientListener client_listener_;
   CredentialSet* credentials_ = nullptr;
   // CURVE mode: the credential each registered connection registered under.

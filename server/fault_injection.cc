@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +61,22 @@ void CrashPoint(Phase phase) {
   std::fprintf(stderr, "FEDPRESS_CRASH_AT: SIGKILL at %s #%ld\n", kPhaseNames[static_cast<size_t>(p)], n);
   std::fflush(stderr);
   ::raise(SIGKILL);
+}
+
+void UpdateStall() {
+  static const long stall_ms = [] {
+    const char* v = std::getenv("FEDPRESS_STALL_UPDATE_MS");
+    if (!v || !*v) return 0L;
+    char* end = nullptr;
+    const long ms = std::strtol(v, &end, 10);
+    if (!end || *end != '\0' || ms < 1 || ms > 10000) {
+      std::fprintf(stderr, "FEDPRESS_STALL_UPDATE_MS='%s' ignored: expected 1..10000\n", v);
+      return 0L;
+    }
+    std::fprintf(stderr, "FEDPRESS_STALL_UPDATE_MS=%ld: test-only; every UPDATE is handled %ld ms late\n", ms, ms);
+    return ms;
+  }();
+  if (stall_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms));
 }
 
 }  // namespace fedpress::server::fault

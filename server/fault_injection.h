@@ -15,6 +15,10 @@
 //   commit      after the round's transaction committed, before model.pt
 //               is renamed and old checkpoints are deleted
 //
+// Also FEDPRESS_STALL_UPDATE_MS=N (1..10000): the coordinator sleeps N ms
+// before handling each UPDATE, as a slow disk or CPU would, so a test can
+// fill the inbound queue on purpose (tests/integration/flood_test.cc).
+//
 // Thread-safety: thread-safe.
 #pragma once
 
@@ -24,5 +28,8 @@ enum class Phase { kBroadcast, kCollect, kAggregate, kCheckpoint, kCommit };
 
 // Counts one occurrence of `phase`; SIGKILLs the process if it is the armed one.
 void CrashPoint(Phase phase);
+
+// Sleeps FEDPRESS_STALL_UPDATE_MS, if set (once-parsed; 0 = unset).
+void UpdateStall();
 
 }  // namespace fedpress::server::fault

@@ -35,6 +35,9 @@ std::string FloodGuard::RenderMetrics(const Transport* transport) const {
     out += "# TYPE fedpress_inbound_dropped_total counter\n";
     out += "fedpress_inbound_dropped_total{reason=\"rate_limit\"} " + std::to_string(transport->dropped_by_policy()) + "\n";
     out += "fedpress_inbound_dropped_total{reason=\"queue_full\"} " + std::to_string(transport->dropped_inbound()) + "\n";
+    out += "# HELP fedpress_inbound_busy_notices_total Updates dropped because the queue was full whose sender was told to resend (REJECT 13).\n";
+    out += "# TYPE fedpress_inbound_busy_notices_total counter\n";
+    out += "fedpress_inbound_busy_notices_total " + std::to_string(transport->overflow_notices()) + "\n";
     out += "# HELP fedpress_inbound_queued_bytes Bytes of received messages waiting for the coordinator.\n";
     out += "# TYPE fedpress_inbound_queued_bytes gauge\n";
     out += "fedpress_inbound_queued_bytes " + std::to_string(transport->queued_inbound_bytes()) + "\n";

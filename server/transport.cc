@@ -110,6 +110,10 @@ std::optional<InboundMessage> Transport::Receive(int timeout_ms) {
     return std::nullopt;
   InboundMessage m = std::move(inbound_.front());
   inbound_.pop_front();
+  if (m.overflowed) {  // not charged to the byte bounds
+    --queued_notices_;
+    return m;
+  }
   const size_t cost = m.wire_bytes + kQueuedMessageOverheadBytes;
   queued_bytes_ -= cost;
   if (auto it = queued_by_peer_.find(m.peer); it != queued_by_peer_.end() && (it->second -= cost) == 0)
@@ -245,6 +249,18 @@ void Transport::Loop() {
           (peer_bytes > 0 && peer_bytes + cost > options_.max_peer_queued_bytes)) {
         if (peer_bytes == 0) queued_by_peer_.erase(m.peer);
         ++dropped_inbound_;
+        // Keep the envelope of a dropped envelope + payload message (an
+        // UPDATE) as a notice, so its sender is told to resend instead of
+        // the round waiting for its deadline.
+        if (m.frames.size() == 2 && m.frames[0].size() <= kMaxOverflowNoticeEnvelopeBytes &&
+            queued_notices_ < options_.max_queued_overflow_notices) {
+          m.frames.pop_back();
+          m.overflowed = true;
+          ++queued_notices_;
+          ++overflow_notices_;
+          inbound_.push_back(std::move(m));
+          in_cv_.notify_one();
+        }
         continue;
       }
       peer_bytes += cost;

@@ -47,6 +47,10 @@ struct InboundMessage {
   std::string user_id;               // ZAP User-Id of the connection ("" without CURVE)
   std::string source;                // remote address of the connection ("Peer-Address")
   int64_t arrived_steady_ms = 0;     // SteadyMs() when the socket thread received it
+  // An overflow notice: the message (an envelope and a payload) did not fit
+  // the queue bounds; its payload was dropped and only the envelope (frames
+  // holds 1 frame) is queued, so the coordinator can tell the sender to resend.
+  bool overflowed = false;
 };
 
 struct TransportOptions {
@@ -66,6 +70,10 @@ struct TransportOptions {
   // message is charged its frames' bytes plus kQueuedMessageOverheadBytes.
   size_t max_queued_inbound_bytes = size_t{512} << 20;
   size_t max_peer_queued_bytes = size_t{64} << 20;
+  // Overflow notices (see InboundMessage::overflowed) waiting, at most; they
+  // are not charged to the byte bounds. Beyond this, or for an envelope over
+  // kMaxOverflowNoticeEnvelopeBytes, a message is dropped without a notice.
+  size_t max_queued_overflow_notices = 65536;
   // Admission policy (e.g. FloodGuard), called on the socket thread for each
   // received message before it is queued; false drops it. Empty: admit all.
   std::function<bool(const InboundMessage&)> admit;
@@ -77,6 +85,8 @@ struct TransportOptions {
 // What a queued message is charged beyond its frames' bytes (its InboundMessage,
 // frame headers, queue slot), so that small messages count against the byte bounds.
 inline constexpr size_t kQueuedMessageOverheadBytes = 256;
+// Largest envelope kept as an overflow notice (an UPDATE's is 49 bytes).
+inline constexpr size_t kMaxOverflowNoticeEnvelopeBytes = 256;
 
 // The client-facing ROUTER socket's options: sizes, high-water marks, no
 // linger, and dead-peer detection by TCP keepalive (no ZMTP heartbeats:
@@ -99,6 +109,8 @@ class Transport : public Outbox {
   const std::string& endpoint() const { return endpoint_; }
   uint64_t dropped_inbound() const { return dropped_inbound_.load(); }        // queue bounds
   uint64_t dropped_by_policy() const { return dropped_by_policy_.load(); }    // options.admit
+  // Of dropped_inbound(): those whose envelope was queued as an overflow notice.
+  uint64_t overflow_notices() const { return overflow_notices_.load(); }
   // Charged bytes (frames + kQueuedMessageOverheadBytes each) now queued.
   size_t queued_inbound_bytes() const { return queued_bytes_.load(); }
   // When the oldest message still waiting for Receive() arrived (SteadyMs()),
@@ -134,6 +146,8 @@ class Transport : public Outbox {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> dropped_inbound_{0};
   std::atomic<uint64_t> dropped_by_policy_{0};
+  std::atomic<uint64_t> overflow_notices_{0};
+  size_t queued_notices_ = 0;  // GUARDED_BY(in_mu_)
   std::atomic<size_t> queued_bytes_{0};  // written under in_mu_
 
   std::mutex out_mu_;

@@ -36,7 +36,8 @@ struct SimClient {
   int64_t update_due_ms = 0;
   int64_t update_give_up_ms = 0;
   protocol::Update update;
-  SharedBytes payload;
+  SharedBytes payload;               // kept after sending, for a resend after REJECT 13
+  int busy_resends = 0;              // of the current update
   // A TRAIN waiting for the job's initial model (being derived).
   std::optional<std::pair<protocol::Train, std::vector<uint8_t>>> waiting_task;
   int64_t retry_task_ms = 0;
@@ -237,6 +238,7 @@ void LoadGenerator::RunShard(Shard& s) {
     c.update.payload_format = p.format;
     c.payload = p.payloads[(static_cast<size_t>(c.index) + t.round) % p.payloads.size()];
     c.has_update = true;
+    c.busy_resends = 0;
     c.update_due_ms = now + train_ms;
     c.update_give_up_ms = c.update_due_ms + 30000;
   };
@@ -260,6 +262,17 @@ void LoadGenerator::RunShard(Shard& s) {
         ++stats_.rejects_not_registered;
         unregister(c);
         c.next_register_ms = now;
+      } else if (r->code == protocol::RejectCode::kBusy) {
+        // As fedpress-client: resend the update after a jittered backoff.
+        ++stats_.rejects_busy;
+        if (c.payload && !c.has_update && r->job_id == c.update.job_id && r->round == c.update.round &&
+            c.busy_resends < 8) {
+          const int64_t base = std::min<int64_t>(8000, int64_t{1000} << c.busy_resends);
+          ++c.busy_resends;
+          c.has_update = true;
+          c.update_due_ms = now + base / 2 + static_cast<int64_t>(s.rng.Below(static_cast<uint64_t>(base)));
+          c.update_give_up_ms = c.update_due_ms + 30000;
+        }
       } else if (s.rejects.Take()) {
         spdlog::warn("{}: server rejected job {} round {}: {}", c.name, r->job_id, r->round, r->reason);
       }
@@ -325,7 +338,6 @@ void LoadGenerator::RunShard(Shard& s) {
         ++stats_.updates_sent;
         stats_.update_bytes += c.payload->size();
         c.has_update = false;
-        c.payload.reset();
       } else if (now >= c.update_give_up_ms) {
         ++stats_.updates_dropped;
         c.has_update = false;

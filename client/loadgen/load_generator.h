@@ -60,6 +60,7 @@ struct LoadGenStats {
   std::atomic<uint64_t> heartbeats_sent{0};
   std::atomic<uint64_t> rejects{0};
   std::atomic<uint64_t> rejects_not_registered{0};
+  std::atomic<uint64_t> rejects_busy{0};     // REJECT 13: the update is resent
   std::atomic<uint64_t> byes{0};
   std::atomic<uint64_t> reconnects{0};
 };

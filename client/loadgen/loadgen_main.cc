@@ -70,6 +70,7 @@ nlohmann::json StatsJson(const fedpress::loadgen::LoadGenerator& g, const fedpre
           {"heartbeats_sent", s.heartbeats_sent.load()},
           {"rejects", s.rejects.load()},
           {"rejects_not_registered", s.rejects_not_registered.load()},
+          {"rejects_busy", s.rejects_busy.load()},
           {"byes", s.byes.load()},
           {"reconnects", s.reconnects.load()},
           {"models_full", m.applied_full},

@@ -3,10 +3,14 @@
 // from 127.0.0.3 — while two real clients (from 127.0.0.1) run a real job:
 // the job completes, the excess is dropped by the rate limits and counted in
 // /metrics, and the fake identities get only what their source's bucket
-// allows.
+// allows. And a burst of updates bigger than the server's inbound queue: the
+// updates that do not fit are answered REJECT 13 (busy) and resent, and every
+// round closes with everyone, without waiting for its deadline.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+
+#include <signal.h>
 
 #include <atomic>
 #include <cstdio>
@@ -182,6 +186,84 @@ TEST(Flood, RegisterAndHeartbeatFloodsAreDroppedWhileARealJobCompletes) {
   ASSERT_EQ(rounds.size(), 3u) << rounds.dump();
   for (const auto& r : rounds) EXPECT_EQ(r["participants"], 2) << r.dump();
   EXPECT_EQ(server.Get("/healthz").status, 200);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// Unsets an environment variable when it goes out of scope.
+struct ScopedEnv {
+  ScopedEnv(const char* name, const char* value) : name(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name); }
+  const char* name;
+};
+
+TEST(Flood, UpdatesTheInboundQueueCannotHoldAreResentAndRoundsCloseWithEveryone) {
+  constexpr int kClients = 30;
+  std::string dir = MakeTempDir("fp_busy_");
+  // The smallest inbound queue the server allows (one largest message: a
+  // dense cnn-large update) holds about 11 dense mlp updates (797 KB); a
+  // coordinator slowed to 100 ms per update cannot drain 30 arriving at once.
+  std::vector<std::string> flags = {"--max-queued-bytes", "9MiB", "--max-peer-queued-bytes", "9MiB",
+                                    "--eval-limit", "300"};
+  if (ServerHasInsecureFlag()) flags.push_back("--insecure");
+  ServerHandle server;
+  {
+    ScopedEnv stall("FEDPRESS_STALL_UPDATE_MS", "100");
+    server = StartServer(dir, 0, 0, flags);
+  }
+  ASSERT_EQ(server.Get("/healthz").status, 200) << ReadText(dir + "/server.log");
+  std::vector<std::string> gen_argv = {BinDir() + "/fedpress-loadgen", "--server", server.endpoint(),
+                                       "--clients", std::to_string(kClients), "--name-prefix", "burst",
+                                       "--samples", "500", "--train-ms", "0-100", "--stats-every-s", "5"};
+  if (ServerHasInsecureFlag()) gen_argv.push_back("--insecure");
+  Process gen(gen_argv, dir + "/loadgen.log");
+  ASSERT_TRUE(WaitUntil([&] {
+    auto page = server.Get("/api/clients?limit=1&status=connected").Json();
+    return page.is_object() && page.value("total", 0) == kClients;
+  }, 60s)) << server.Get("/api/clients?limit=1").body << ReadText(dir + "/loadgen.log");
+
+  // Dense uploads, everyone in every round, and a deadline far beyond what
+  // the resends need: a lost update would make the round wait 120 s and
+  // retry (attempts 2), as it did before REJECT 13.
+  auto created = server.Post("/api/jobs", json{{"name", "burst"}, {"model", "mlp"}, {"rounds", 2},
+                                               {"clients_per_round", kClients}, {"min_clients", kClients},
+                                               {"round_timeout_s", 120}, {"compression", {{"method", "none"}}},
+                                               {"seed", 5}}.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string job = "/api/jobs/" + std::to_string(created.Json()["id"].get<int64_t>());
+  ASSERT_TRUE(WaitUntil([&] { return server.Get(job).Json().value("status", "") == "completed"; }, 200s, 500ms))
+      << server.Get(job).body << "\n" << ReadText(dir + "/server.log").substr(0, 20000);
+
+  auto rounds = server.Get(job + "/rounds").Json();
+  ASSERT_TRUE(rounds.is_array());
+  ASSERT_EQ(rounds.size(), 2u) << rounds.dump();
+  for (const json& r : rounds) {
+    EXPECT_EQ(r["participants"], kClients) << r.dump();
+    EXPECT_EQ(r["attempts"], 1) << r.dump();
+    EXPECT_EQ(r["timeouts"], 0) << r.dump();
+    EXPECT_EQ(r["rejected"], 0) << r.dump();
+    EXPECT_LT(r["duration_ms"].get<int64_t>(), 100000) << r.dump();
+  }
+
+  // The queue really overflowed, and every dropped update's sender was told.
+  auto metrics = server.Get("/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  const double notices = Metric(metrics.body, "fedpress_inbound_busy_notices_total");
+  EXPECT_GT(notices, 0) << metrics.body;
+  EXPECT_EQ(Metric(metrics.body, R"(fedpress_inbound_dropped_total{reason="queue_full"})"), notices)
+      << metrics.body;
+  EXPECT_NE(ReadText(dir + "/server.log").find("asked to resend"), std::string::npos);
+
+  gen.Signal(SIGTERM);
+  ASSERT_EQ(gen.Wait(30s), std::optional<int>(0));
+  const std::string log = ReadText(dir + "/loadgen.log");
+  auto at = log.find("STATS ");
+  ASSERT_NE(at, std::string::npos) << log;
+  json stats = json::parse(log.substr(at + 6, log.find('\n', at) - at - 6), nullptr, false);
+  ASSERT_TRUE(stats.is_object()) << log;
+  EXPECT_EQ(stats["rejects_busy"].get<double>(), notices) << log;
+  // updates_sent counts every send: each task's update once, plus the resends.
+  EXPECT_GE(stats["updates_sent"].get<double>(), 2 * kClients + notices) << log;
+  EXPECT_EQ(stats["task_failures"], 0);
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 

@@ -102,6 +102,71 @@ TEST(TransportLimits, QueuedBytesAreBoundedPerPeerAndInAll) {
 // bounds, more small messages than the old 10,000-message cap (4 s of
 // heartbeats at 5,000 clients) must not make the transport drop the updates
 // queued behind them (the round would then wait for its deadline).
+// An envelope + payload message (an UPDATE) that does not fit is not lost
+// silently: its envelope is queued as an overflow notice, in arrival order,
+// without its payload and without being charged to the byte bounds, so the
+// coordinator can tell its sender to resend. Single-frame messages and large
+// envelopes are dropped without one, and the notices themselves are bounded.
+TEST(TransportLimits, DroppedUpdateLeavesAnOverflowNotice) {
+  TransportOptions o;
+  o.bind = "tcp://127.0.0.1:0";
+  o.max_peer_queued_bytes = 10000;
+  o.max_queued_inbound_bytes = 10000;
+  o.max_queued_overflow_notices = 2;
+  auto t = Transport::Start(o);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  zmq::context_t ctx(1);
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::routing_id, "peer-u");
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect((*t)->endpoint());
+  auto send2 = [&](const std::string& envelope, size_t payload_bytes) {
+    std::string payload(payload_bytes, 'p');
+    dealer.send(zmq::buffer(envelope), zmq::send_flags::sndmore);
+    dealer.send(zmq::buffer(payload), zmq::send_flags::none);
+  };
+  send2("env-1", 6000);                                  // queued whole
+  send2("env-2", 6000);                                  // dropped: notice
+  dealer.send(zmq::buffer(std::string(6000, 's')), zmq::send_flags::none);  // 1 frame: dropped, no notice
+  send2(std::string(kMaxOverflowNoticeEnvelopeBytes + 1, 'E'), 6000);      // large envelope: no notice
+  send2("env-3", 6000);                                  // dropped: notice
+  send2("env-4", 6000);                                  // dropped: notices full
+  ASSERT_TRUE(WaitFor([&] { return (*t)->dropped_inbound() == 5u; })) << (*t)->dropped_inbound();
+  EXPECT_EQ((*t)->overflow_notices(), 2u);
+  EXPECT_EQ((*t)->queued_inbound_bytes(), 6005u + kOverhead);  // notices are not charged
+
+  auto first = (*t)->Receive(1000);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_FALSE(first->overflowed);
+  ASSERT_EQ(first->frames.size(), 2u);
+  EXPECT_EQ(first->frames[1].size(), 6000u);
+  for (const char* expected : {"env-2", "env-3"}) {
+    auto n = (*t)->Receive(1000);
+    ASSERT_TRUE(n.has_value()) << expected;
+    EXPECT_TRUE(n->overflowed);
+    EXPECT_EQ(n->peer, "peer-u");
+    ASSERT_EQ(n->frames.size(), 1u) << "the payload is not kept";
+    EXPECT_EQ(n->frames[0].to_string(), expected);
+  }
+  EXPECT_FALSE((*t)->Receive(50).has_value());
+  EXPECT_EQ((*t)->queued_inbound_bytes(), 0u);
+  // Receiving the notices freed their slots: the next dropped update gets one.
+  send2("env-5", 6000);
+  send2("env-6", 6000);
+  send2("env-7", 6000);
+  ASSERT_TRUE(WaitFor([&] { return (*t)->overflow_notices() == 4u; })) << (*t)->overflow_notices();
+  auto whole = (*t)->Receive(1000);
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_FALSE(whole->overflowed);
+  EXPECT_EQ(whole->frames[0].to_string(), "env-5");
+  for (const char* expected : {"env-6", "env-7"}) {
+    auto n = (*t)->Receive(1000);
+    ASSERT_TRUE(n.has_value()) << expected;
+    EXPECT_TRUE(n->overflowed);
+    EXPECT_EQ(n->frames[0].to_string(), expected);
+  }
+}
+
 TEST(TransportLimits, ManyClientsHeartbeatsDoNotCrowdOutTheirUpdates) {
   TransportOptions o;
   o.bind = "tcp://127.0.0.1:0";
