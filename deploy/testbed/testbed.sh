@@ -417,7 +417,32 @@ run_one() {  # run_one PRESET
   [ "$(tail -n 1 <<<"$resp")" = 201 ] || fail "job rejected: $(sed '$d' <<<"$resp")"
   job=$(sed '$d' <<<"$resp" | jq -r .id)
 
-  local start=$SECONDS shown=0 status rounds count dropped=0 limit=$((ROUNDS * ROUND_TIMEOUT + 600))
+  local start=$SECONDS shown=0 status rounds count limit=$((ROUNDS * ROUND_TIMEOUT + 600)) cutter=""
+  # The link cut: as soon as the server has sent round DROP_ROUND's model (its
+  # log line), plus 0.3 s, every client link goes down for DROP_SECONDS: the
+  # clients are then downloading or training and their updates cannot get
+  # through. Watched in the background, so the cut lands in that round even
+  # when rounds take a second.
+  rm -f "$RUN_TMP/cut-$tag"
+  if [ "$DROP_ROUND" -gt 0 ]; then
+    (
+      while [ $((SECONDS - start)) -lt "$limit" ]; do
+        if grep -q "round $DROP_ROUND/$ROUNDS: sent model" "$LOGS/$tag/server.log"; then
+          sleep 0.3
+          echo "$preset: cutting every client link for ${DROP_SECONDS} s in round $DROP_ROUND"
+          set_links down
+          sleep "$DROP_SECONDS"
+          set_links up
+          echo "$preset: links back up"
+          touch "$RUN_TMP/cut-$tag"
+          exit 0
+        fi
+        sleep 0.05
+      done
+    ) &
+    cutter=$!
+    PIDS+=("$cutter")
+  fi
   while :; do
     status=$(api GET "/api/jobs/$job" | jq -r .status) || fail "GET /api/jobs/$job failed"
     rounds=$(api GET "/api/jobs/$job/rounds") || fail "GET /api/jobs/$job/rounds failed"
@@ -427,17 +452,6 @@ run_one() {  # run_one PRESET
         "\($preset) round \(.round)/\($n): accuracy \(if .accuracy then (.accuracy*10000|round/100|tostring)+"%" else "n/a" end), up \(.bytes_up_wire) B, down \(.bytes_down_wire) B, \(.duration_ms/100|round/10) s"' <<<"$rounds"
       shown=$((shown + 1))
     done
-    # The link drop: once round DROP_ROUND is under way (the previous one committed
-    # and a few seconds passed), every client link goes down for DROP_SECONDS.
-    if [ "$DROP_ROUND" -gt 0 ] && [ "$dropped" = 0 ] && [ "$count" -ge $((DROP_ROUND - 1)) ]; then
-      sleep 3
-      echo "$preset: cutting every client link for ${DROP_SECONDS} s in round $DROP_ROUND"
-      set_links down
-      sleep "$DROP_SECONDS"
-      set_links up
-      echo "$preset: links back up"
-      dropped=1
-    fi
     case "$status" in
       completed) break ;;
       failed|cancelled) fail "job $job $status: $(api GET "/api/jobs/$job" | jq -r .error)" ;;
@@ -447,6 +461,10 @@ run_one() {  # run_one PRESET
     [ $((SECONDS - start)) -lt "$limit" ] || fail "job $job not completed after $limit s ($count of $ROUNDS rounds)"
     sleep 1
   done
+  if [ -n "$cutter" ]; then
+    wait "$cutter" 2>/dev/null || true
+    [ -e "$RUN_TMP/cut-$tag" ] || fail "$preset: the links were never cut (no 'round $DROP_ROUND/$ROUNDS: sent model' in $LOGS/$tag/server.log)"
+  fi
   echo "$rounds" > "$OUT/rounds-$tag.json"
   # The final model on the whole test split (10,000 images): the per-round
   # evaluations use --eval-limit images, too few to compare within a point.
