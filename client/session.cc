@@ -47,12 +47,22 @@ struct Session::Impl {
   std::optional<TaskResult> done;                                          // GUARDED_BY(mu)
   bool worker_stop = false;                                                // GUARDED_BY(mu)
   bool busy = false;                                                       // GUARDED_BY(mu)
+  protocol::Train running;  // the task being trained while busy            // GUARDED_BY(mu)
 
   // Session thread only: the last UPDATE sent, kept to resend it when the
   // server answers REJECT 13 (busy); resend_at_ms 0 = no resend pending.
   std::optional<TaskResult> last_sent;
+  uint64_t last_sent_connection = 0;  // `connection` when last_sent was sent
+  uint64_t connection = 0;            // counts WELCOMEs: one per connection
   int busy_resends = 0;
   int64_t resend_at_ms = 0;
+
+  static bool SameTask(const protocol::Train& t, const protocol::Update& u) {
+    return t.job_id == u.job_id && t.round == u.round && t.attempt == u.attempt;
+  }
+  static bool SameTask(const protocol::Train& a, const protocol::Train& b) {
+    return a.job_id == b.job_id && a.round == b.round && a.attempt == b.attempt;
+  }
 
   // Schedules a resend of last_sent after REJECT 13 for its job and round.
   void OnBusy(const protocol::Reject& r) {
@@ -85,6 +95,7 @@ struct Session::Impl {
         task = std::move(*queued);
         queued.reset();
         busy = true;
+        running = task.first;
       }
       Result<TaskResult> r = Status::Internal("task handler threw");
       try {
@@ -296,6 +307,7 @@ Status Session::Run() {
       if (auto* w = std::get_if<protocol::Welcome>(&m->first)) {
         heartbeat_ms = w->heartbeat_ms;
         registered = true;
+        ++s.connection;
         spdlog::info("registered with {} as '{}' (client id {}, {} samples)", s.opt.server, s.opt.name,
                      w->client_id, s.opt.num_samples);
         break;
@@ -339,6 +351,7 @@ Status Session::Run() {
             spdlog::warn("job {} round {}: could not send the update (server unreachable)",
                          r.update.job_id, r.update.round);
           s.last_sent = std::move(r);
+          s.last_sent_connection = s.connection;
           s.busy_resends = 0;
           s.resend_at_ms = 0;
         }
@@ -359,7 +372,25 @@ Status Session::Run() {
       last_heard = SteadyMs();
       Message& msg = m->first;
       if (auto* t = std::get_if<protocol::Train>(&msg)) {
+        // The same task again: the server sends it once more when we come
+        // back on a new connection while it still waits for our answer.
+        if (s.last_sent && Impl::SameTask(*t, s.last_sent->update)) {
+          if (s.last_sent_connection != s.connection) {
+            spdlog::info("job {} round {}: the server still waits for our update (we reconnected); resending it",
+                         t->job_id, t->round);
+            if (!s.Send(s.last_sent->update, &s.last_sent->payload))
+              spdlog::warn("job {} round {}: could not resend the update (server unreachable)", t->job_id, t->round);
+            s.last_sent_connection = s.connection;
+            s.busy_resends = 0;
+            s.resend_at_ms = 0;
+          }
+          continue;
+        }
         std::lock_guard<std::mutex> lock(s.mu);
+        if ((s.busy && Impl::SameTask(*t, s.running)) || (s.done && Impl::SameTask(*t, s.done->update))) {
+          spdlog::info("job {} round {}: already working on this task", t->job_id, t->round);
+          continue;
+        }
         if (s.busy || s.queued)
           spdlog::info("job {} round {}: queued behind the current task", t->job_id, t->round);
         s.queued.emplace(*t, std::move(m->second));

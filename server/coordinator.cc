@@ -157,13 +157,11 @@ void Coordinator::Handle(InboundMessage& m) {
     // The same connection re-registering under another name leaves the
     // round it was picked for under the old name.
     if (client && client->name != c.name) runner_->OnClientGone(*client, "re-registered as " + c.name);
-    if (auto old_peer = registry_->Upsert(c)) {
-      // Same name from a new connection (e.g. the client restarted): the new
-      // one wins; the old one is told to go away and leaves the round.
+    auto old_peer = registry_->Upsert(c);
+    if (old_peer) {
+      // Same name from a new connection (the client reconnected or
+      // restarted): the new one wins, and the old one is told to go away.
       transport_->Send(*old_peer, protocol::EncodeEnvelope(protocol::Bye{"replaced by a new connection with the same name"}));
-      LiveClient old = c;
-      old.peer = *old_peer;
-      runner_->OnClientGone(old, "reconnected");
     }
     if (cred) credential_of_peer_[m.peer] = cred->id;
     NotifyClient("client_connected", c, "");
@@ -171,6 +169,9 @@ void Coordinator::Handle(InboundMessage& m) {
     transport_->Send(m.peer, protocol::EncodeEnvelope(protocol::Welcome{
                                  *id, options_.heartbeat_ms,
                                  static_cast<uint64_t>(options_.max_message_bytes)}));
+    // After its WELCOME: a picked client that has not answered keeps its
+    // place in the round and gets its TRAIN again.
+    if (old_peer) runner_->OnClientRejoined(c);
     return;
   }
   if (!client) {

@@ -297,7 +297,7 @@ void JobRunner::StartRoundIfReady() {
     FailJob("cannot prepare the model broadcast: " + st.ToString());
     return;
   }
-  protocol::Train train;
+  protocol::Train& train = round_->train;
   train.job_id = job_->row.id;
   train.round = job_->round;
   train.attempt = job_->attempt;
@@ -310,39 +310,15 @@ void JobRunner::StartRoundIfReady() {
   train.seed = spec.seed;
   train.compression_json = spec.compression.dump();
   train.model_crc = job_->version_crc[job_->round];
-  const int64_t raw = static_cast<int64_t>(job_->broadcast.byte_size());
   int64_t full_sends = 0;
 
   for (int64_t id : chosen) {
-    auto [format, base] = PayloadPlanFor(live[id]);
-    const uint32_t key = format == protocol::PayloadFormat::kDense ? UINT32_MAX : base;
-    SharedBytes& payload = round_->payload_by_base[key];
-    if (!payload) {
-      if (format == protocol::PayloadFormat::kDense) {
-        payload = std::make_shared<const std::vector<uint8_t>>(job_->broadcast.Encode());
-      } else {
-        std::vector<std::span<const uint8_t>> links;
-        for (uint32_t r = base + 1; r <= job_->round; ++r) links.push_back(*job_->history[r].payload);
-        payload = std::make_shared<const std::vector<uint8_t>>(protocol::EncodeDeltaChain(links));
-      }
-    }
-    full_sends += format == protocol::PayloadFormat::kDense;
-    train.payload_format = format;
-    train.base_round = format == protocol::PayloadFormat::kDense ? 0 : base;
-    train.base_crc = format == protocol::PayloadFormat::kDense ? 0 : job_->version_crc[base];
-    auto envelope = protocol::EncodeEnvelope(train);
     Picked p;
-    p.peer = live[id].peer;
-    p.bytes_down_raw = raw;
-    p.bytes_down_wire = static_cast<int64_t>(envelope.size() + payload->size());
-    p.sent_ms = NowMs();
-    outbox_->Send(p.peer, std::move(envelope), payload);
+    SendTrain(live[id], p);
+    full_sends += train.payload_format == protocol::PayloadFormat::kDense;
     if (round_->picked.empty()) fault::CrashPoint(fault::Phase::kBroadcast);  // test-only hook
     registry_->SetBusy(id, job_->row.id, job_->round);
-    round_->bytes_down_raw += raw;
-    round_->bytes_down_wire += p.bytes_down_wire;
-    round_->traffic.push_back({id, 0, 0, p.bytes_down_wire});
-    round_->picked[id] = p;
+    round_->picked[id] = std::move(p);
   }
   round_->pending = round_->picked.size();
   FlushTraffic();
@@ -490,6 +466,46 @@ void JobRunner::OnUpdate(const LiveClient& c, const protocol::Update& u,
     }
   }
   if (round_->pending == 0) CloseRound("all picked clients answered");
+}
+
+void JobRunner::SendTrain(const LiveClient& c, Picked& p) {
+  protocol::Train& train = round_->train;
+  auto [format, base] = PayloadPlanFor(c);
+  const uint32_t key = format == protocol::PayloadFormat::kDense ? UINT32_MAX : base;
+  SharedBytes& payload = round_->payload_by_base[key];
+  if (!payload) {
+    if (format == protocol::PayloadFormat::kDense) {
+      payload = std::make_shared<const std::vector<uint8_t>>(job_->broadcast.Encode());
+    } else {
+      std::vector<std::span<const uint8_t>> links;
+      for (uint32_t r = base + 1; r <= job_->round; ++r) links.push_back(*job_->history[r].payload);
+      payload = std::make_shared<const std::vector<uint8_t>>(protocol::EncodeDeltaChain(links));
+    }
+  }
+  train.payload_format = format;
+  train.base_round = format == protocol::PayloadFormat::kDense ? 0 : base;
+  train.base_crc = format == protocol::PayloadFormat::kDense ? 0 : job_->version_crc[base];
+  auto envelope = protocol::EncodeEnvelope(train);
+  const int64_t raw = static_cast<int64_t>(job_->broadcast.byte_size());
+  const int64_t wire = static_cast<int64_t>(envelope.size() + payload->size());
+  p.peer = c.peer;
+  p.bytes_down_raw += raw;
+  p.bytes_down_wire += wire;
+  p.sent_ms = NowMs();
+  outbox_->Send(p.peer, std::move(envelope), payload);
+  round_->bytes_down_raw += raw;
+  round_->bytes_down_wire += wire;
+  round_->traffic.push_back({c.client_id, 0, 0, wire});
+}
+
+void JobRunner::OnClientRejoined(const LiveClient& c) {
+  if (state_ != State::kCollecting || !round_) return;
+  auto it = round_->picked.find(c.client_id);
+  if (it == round_->picked.end() || it->second.answer != Answer::kPending) return;
+  SendTrain(c, it->second);
+  registry_->SetBusy(c.client_id, job_->row.id, job_->round);
+  spdlog::info("job {} round {}: client {} reconnected and keeps its place; its task was sent again",
+               job_->row.id, job_->round, c.name);
 }
 
 void JobRunner::OnClientGone(const LiveClient& c, const std::string& why) {

@@ -78,6 +78,12 @@ class JobRunner {
                 std::span<const uint8_t> payload, size_t wire_bytes);
   // A client disconnected or timed out.
   void OnClientGone(const LiveClient& client, const std::string& why);
+  // A client registered again under its name from a new connection (it
+  // reconnected, or restarted). If it is picked for the open round and has
+  // not answered, it keeps its place: the round's TRAIN is sent again on
+  // the new connection (the reference client resends an update it already
+  // made instead of training again).
+  void OnClientRejoined(const LiveClient& client);
   // A job was created or cancelled through the API (any thread).
   void NotifyJobsChanged() { jobs_changed_ = true; }
 
@@ -165,6 +171,7 @@ class JobRunner {
     int64_t bytes_up_raw = 0, bytes_up_wire = 0, bytes_down_raw = 0, bytes_down_wire = 0;
     // Set when the round closed with enough updates.
     std::map<uint32_t, SharedBytes> payload_by_base;  // 0 = full model
+    protocol::Train train;          // the round's TRAIN; payload fields set per client
     std::optional<ModelWeights> next_global;
     std::string checkpoint_path;
     std::string export_tmp_path;
@@ -182,6 +189,9 @@ class JobRunner {
   // TRAIN payload for a client holding the given version: a delta chain when
   // possible, else the full broadcast model. Cached per base version.
   std::pair<protocol::PayloadFormat, uint32_t> PayloadPlanFor(const LiveClient& c) const;
+  // Sends round_->train to `c` with the payload PayloadPlanFor chose; adds
+  // the bytes to `p` and the round's traffic, and sets p.peer and p.sent_ms.
+  void SendTrain(const LiveClient& c, Picked& p);
   Status LoadJob(const JobRow& row);
   void StartRoundIfReady();
   void CloseRound(const char* why);

@@ -197,6 +197,17 @@ void LoadGenerator::RunShard(Shard& s) {
   };
 
   auto on_train = [&](SimClient& c, const protocol::Train& t, std::span<const uint8_t> payload, int64_t now) {
+    // The same task again (the server resends it when we come back on a new
+    // connection): as fedpress-client, resend the update already made, or
+    // keep "training" it.
+    if (c.payload && t.job_id == c.update.job_id && t.round == c.update.round && t.attempt == c.update.attempt) {
+      if (!c.has_update) {
+        c.has_update = true;
+        c.update_due_ms = now;
+        c.update_give_up_ms = now + 30000;
+      }
+      return;
+    }
     auto held = versions_->Apply(t, payload);
     if (!held.ok() && held.status().code() == StatusCode::kUnavailable) {
       // Keep it (a newer TRAIN replaces it) and try again on the next scan.

@@ -2,7 +2,9 @@
 // test, plaintext, on loopback): an UPDATE answered REJECT 13 (server busy)
 // is resent byte for byte without training again, at most max_busy_resends
 // times; a busy answer about another round is ignored; a new TRAIN cancels a
-// pending resend. No libtorch: the task handler returns a made-up update.
+// pending resend. A task the server sends again after a reconnect is answered
+// with the update already made, and a task being trained is not trained
+// twice. No libtorch: the task handler returns a made-up update.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -106,44 +108,73 @@ const proto::Update* AsUpdate(const std::optional<Received>& r) {
   return r ? std::get_if<proto::Update>(&r->message) : nullptr;
 }
 
-TEST(Session, ResendsAnUpdateTheServerWasTooBusyToQueue) {
-  FakeServer server;
-  std::atomic<int> trained{0};
+// A Session on its own thread whose task handler makes a 16-byte update
+// (each byte `fill_base` + round) without training; `slow_round` takes 1.5 s.
+// Stopped and joined on destruction.
+class RunningSession {
+ public:
+  RunningSession(SessionOptions o, uint32_t slow_round, uint8_t fill_base)
+      : session_(std::move(o), [this, slow_round, fill_base](const proto::Train& t, std::vector<uint8_t>)
+                                   -> Result<TaskResult> {
+          ++trained_;
+          if (t.round == slow_round) std::this_thread::sleep_for(1500ms);
+          TaskResult r;
+          r.update.job_id = t.job_id;
+          r.update.round = t.round;
+          r.update.attempt = t.attempt;
+          r.update.num_samples = 10;
+          r.update.train_loss = 0.5f;
+          r.update.raw_bytes = 16;
+          r.payload.assign(16, static_cast<uint8_t>(fill_base + t.round));
+          return r;
+        }),
+        thread_([this] { EXPECT_TRUE(session_.Run().ok()); }) {}
+  ~RunningSession() {
+    session_.RequestStop();
+    thread_.join();
+  }
+  int trained() const { return trained_.load(); }
+
+ private:
+  std::atomic<int> trained_{0};
+  Session session_;
+  std::thread thread_;
+};
+
+SessionOptions OptionsFor(const FakeServer& server, const std::string& name) {
   SessionOptions o;
   o.server = server.endpoint();
-  o.name = "dev-1";
+  o.name = name;
   o.num_samples = 10;
+  return o;
+}
+
+// The next message is the UPDATE `original` again, byte for byte.
+void ExpectResent(FakeServer& server, const Received& original, const char* what) {
+  auto again = server.Next(10s);
+  ASSERT_NE(AsUpdate(again), nullptr) << what;
+  EXPECT_EQ(again->envelope, original.envelope) << what;
+  EXPECT_EQ(again->payload, original.payload) << what;
+}
+
+// Waits for the REGISTER and answers WELCOME.
+void Welcome(FakeServer& server) {
+  auto reg = server.Next(10s);
+  ASSERT_TRUE(reg && std::holds_alternative<proto::Register>(reg->message))
+      << (reg ? proto::DebugString(reg->message) : "nothing");
+  server.Send(proto::Welcome{1, 1000, 1 << 20});
+}
+
+TEST(Session, ResendsAnUpdateTheServerWasTooBusyToQueue) {
+  FakeServer server;
+  SessionOptions o = OptionsFor(server, "dev-1");
   o.max_busy_resends = 2;
   o.busy_resend_initial_ms = 200;
   o.busy_resend_max_ms = 400;  // resends come 100..600 ms after a busy answer
-  Session session(o, [&](const proto::Train& t, std::vector<uint8_t>) -> Result<TaskResult> {
-    ++trained;
-    // Round 3 trains slowly: a round-2 resend that was not cancelled would
-    // come out first.
-    if (t.round == 3) std::this_thread::sleep_for(1500ms);
-    TaskResult r;
-    r.update.job_id = t.job_id;
-    r.update.round = t.round;
-    r.update.attempt = t.attempt;
-    r.update.num_samples = 10;
-    r.update.train_loss = 0.5f;
-    r.update.raw_bytes = 16;
-    r.payload.assign(16, static_cast<uint8_t>(t.round));
-    return r;
-  });
-  std::thread runner([&] { EXPECT_TRUE(session.Run().ok()); });
-  struct Stopper {
-    Session& s;
-    std::thread& t;
-    ~Stopper() {
-      s.RequestStop();
-      if (t.joinable()) t.join();
-    }
-  } stopper{session, runner};
-
-  auto reg = server.Next(10s);
-  ASSERT_TRUE(reg && std::holds_alternative<proto::Register>(reg->message));
-  server.Send(proto::Welcome{1, 1000, 1 << 20});
+  // Round 3 trains slowly: a round-2 resend that was not cancelled would come out first.
+  RunningSession client(o, 3, 0);
+  Welcome(server);
+  if (::testing::Test::HasFatalFailure()) return;
 
   // Round 1: the update, then two busy answers, each followed by the same bytes.
   server.SendTrain(1);
@@ -152,22 +183,18 @@ TEST(Session, ResendsAnUpdateTheServerWasTooBusyToQueue) {
   EXPECT_EQ(AsUpdate(first)->round, 1u);
   EXPECT_EQ(first->payload, std::string(16, '\x01'));
   server.SendBusy(1);
-  auto again = server.Next(5s);
-  ASSERT_NE(AsUpdate(again), nullptr) << "no resend after REJECT 13";
-  EXPECT_EQ(again->envelope, first->envelope);
-  EXPECT_EQ(again->payload, first->payload);
+  ExpectResent(server, *first, "no resend after REJECT 13");
+  if (::testing::Test::HasFatalFailure()) return;
   // A busy answer about a round the client did not just send: ignored.
   server.SendBusy(9);
   EXPECT_EQ(AsUpdate(server.Next(1500ms)), nullptr);
   server.SendBusy(1);
-  auto third = server.Next(5s);
-  ASSERT_NE(AsUpdate(third), nullptr) << "no second resend";
-  EXPECT_EQ(third->envelope, first->envelope);
-  EXPECT_EQ(third->payload, first->payload);
+  ExpectResent(server, *first, "no second resend");
+  if (::testing::Test::HasFatalFailure()) return;
   // max_busy_resends (2) reached: the client gives up on this update.
   server.SendBusy(1);
   EXPECT_EQ(AsUpdate(server.Next(1500ms)), nullptr);
-  EXPECT_EQ(trained.load(), 1) << "a resend must not train again";
+  EXPECT_EQ(client.trained(), 1) << "a resend must not train again";
 
   // Round 2's update is answered busy, but round 3's TRAIN comes at once:
   // the pending resend of round 2 is cancelled.
@@ -181,7 +208,43 @@ TEST(Session, ResendsAnUpdateTheServerWasTooBusyToQueue) {
   ASSERT_NE(AsUpdate(next), nullptr);
   EXPECT_EQ(AsUpdate(next)->round, 3u) << "round 2 was resent after round 3's TRAIN";
   EXPECT_EQ(AsUpdate(server.Next(1000ms)), nullptr);
-  EXPECT_EQ(trained.load(), 3);
+  EXPECT_EQ(client.trained(), 3);
+}
+
+TEST(Session, ATaskSentAgainIsAnsweredWithoutTrainingAgain) {
+  FakeServer server;
+  SessionOptions o = OptionsFor(server, "dev-2");
+  o.backoff_initial_ms = 100;
+  RunningSession client(o, 2, 0x40);  // round 2 trains slowly
+  Welcome(server);
+  if (::testing::Test::HasFatalFailure()) return;
+
+  server.SendTrain(1);
+  auto first = server.Next(10s);
+  ASSERT_NE(AsUpdate(first), nullptr);
+
+  // The server forgot us: the client registers again on a new connection,
+  // and the server, still waiting for round 1, sends its TRAIN again.
+  server.Send(proto::Reject{0, 0, proto::RejectCode::kNotRegistered, "unknown client"});
+  Welcome(server);
+  if (::testing::Test::HasFatalFailure()) return;
+  server.SendTrain(1);
+  ExpectResent(server, *first, "the update was not resent on the new connection");
+  if (::testing::Test::HasFatalFailure()) return;
+  // The same task once more on this connection: already answered here.
+  server.SendTrain(1);
+  EXPECT_EQ(AsUpdate(server.Next(1000ms)), nullptr);
+  EXPECT_EQ(client.trained(), 1);
+
+  // A duplicate TRAIN while that task trains: one update, one training.
+  server.SendTrain(2);
+  std::this_thread::sleep_for(200ms);
+  server.SendTrain(2);
+  auto second = server.Next(10s);
+  ASSERT_NE(AsUpdate(second), nullptr);
+  EXPECT_EQ(AsUpdate(second)->round, 2u);
+  EXPECT_EQ(AsUpdate(server.Next(2500ms)), nullptr) << "round 2 was trained twice";
+  EXPECT_EQ(client.trained(), 2);
 }
 
 }  // namespace

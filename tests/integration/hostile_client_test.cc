@@ -1,7 +1,8 @@
 // A hand-written client on a raw ZeroMQ DEALER socket sends garbage and
 // malformed or dishonest messages to a real server: each is refused with a
 // REJECT naming the problem, recorded where it concerns a job, and the server
-// keeps serving (the round is retried and finally completes).
+// keeps serving (the round is retried and finally completes). And a picked
+// client that comes back on a new connection mid-round keeps its place.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -196,6 +197,69 @@ TEST(HostileClient, EveryBadMessageIsRejectedAndTheJobStillCompletes) {
   auto rounds = server.Get("/api/jobs/" + std::to_string(job) + "/rounds").Json();
   ASSERT_EQ(rounds.size(), 1u);
   EXPECT_EQ(rounds[0]["attempts"], t4.attempt);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+  else std::cerr << ReadText(dir + "/server.log");
+}
+
+// A picked client whose connection is replaced mid-round (it reconnected
+// after a link cut, or restarted) keeps its place: the server sends the
+// round's TRAIN again on the new connection, in the same attempt, and takes
+// the update from there. Before, the round lost the client and was retried.
+TEST(HostileClient, APickedClientThatReconnectsMidRoundKeepsItsPlace) {
+  std::string dir = MakeTempDir("fp_rejoin_");
+  ServerHandle server = StartServer(dir, 0, 0, {"--insecure"});
+  ASSERT_EQ(server.Get("/healthz").status, 200) << ReadText(dir + "/server.log");
+  RawClient first(server.endpoint());
+  first.Send(proto::Register{"rejoiner", "fashion-mnist", 100, 0, "raw-test"});
+  auto w = first.Next(10s);
+  ASSERT_TRUE(w && std::holds_alternative<proto::Welcome>(w->first));
+  first.set_registered();
+  auto created = server.Post("/api/jobs", json{{"name", "rejoin"}, {"model", "mlp"}, {"rounds", 1},
+                                               {"clients_per_round", 1}, {"min_clients", 1},
+                                               {"round_timeout_s", 120}}.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  const int64_t job = created.Json()["id"];
+  auto t1 = first.Next(60s);
+  ASSERT_TRUE(t1.has_value());
+  auto* train1 = std::get_if<proto::Train>(&t1->first);
+  ASSERT_NE(train1, nullptr) << proto::DebugString(t1->first);
+
+  // The same name from a new connection: WELCOME, then the same task again.
+  RawClient second(server.endpoint());
+  second.Send(proto::Register{"rejoiner", "fashion-mnist", 100, 0, "raw-test"});
+  auto w2 = second.Next(10s);
+  ASSERT_TRUE(w2 && std::holds_alternative<proto::Welcome>(w2->first)) << (w2 ? proto::DebugString(w2->first) : "");
+  second.set_registered();
+  auto t2 = second.Next(10s);
+  ASSERT_TRUE(t2.has_value()) << "no TRAIN on the new connection";
+  auto* train2 = std::get_if<proto::Train>(&t2->first);
+  ASSERT_NE(train2, nullptr) << proto::DebugString(t2->first);
+  EXPECT_EQ(train2->job_id, train1->job_id);
+  EXPECT_EQ(train2->round, train1->round);
+  EXPECT_EQ(train2->attempt, train1->attempt) << "the round was retried instead";
+  EXPECT_EQ(train2->model_crc, train1->model_crc);
+  // The old connection is told to go away.
+  auto bye = first.Next(10s);
+  ASSERT_TRUE(bye.has_value());
+  EXPECT_TRUE(std::holds_alternative<proto::Bye>(bye->first)) << proto::DebugString(bye->first);
+
+  auto weights = ModelWeights::Decode(t2->second);
+  ASSERT_TRUE(weights.ok()) << weights.status().ToString();
+  ModelWeights zero(weights->layout());
+  auto zero_bytes = zero.Encode();
+  second.Send(proto::Update{train2->job_id, train2->round, train2->attempt, 100, 0.5f, 1, 1, 0,
+                            proto::PayloadFormat::kDense},
+              &zero_bytes);
+  ASSERT_TRUE(WaitUntil([&] {
+    auto j = server.Get("/api/jobs/" + std::to_string(job)).Json();
+    return j.is_object() && j["status"] == "completed";
+  }, 120s, 300ms)) << server.Get("/api/jobs/" + std::to_string(job)).body;
+  auto rounds = server.Get("/api/jobs/" + std::to_string(job) + "/rounds").Json();
+  ASSERT_EQ(rounds.size(), 1u);
+  EXPECT_EQ(rounds[0]["attempts"], 1) << rounds.dump();
+  EXPECT_EQ(rounds[0]["participants"], 1) << rounds.dump();
+  EXPECT_EQ(rounds[0]["timeouts"], 0) << rounds.dump();
+  EXPECT_NE(ReadText(dir + "/server.log").find("reconnected and keeps its place"), std::string::npos);
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
   else std::cerr << ReadText(dir + "/server.log");
 }
