@@ -205,6 +205,7 @@ TEST(HostileClient, EveryBadMessageIsRejectedAndTheJobStillCompletes) {
 // after a link cut, or restarted) keeps its place: the server sends the
 // round's TRAIN again on the new connection, in the same attempt, and takes
 // the update from there. Before, the round lost the client and was retried.
+// Then an update for the closed round arrives late: refused, recorded.
 TEST(HostileClient, APickedClientThatReconnectsMidRoundKeepsItsPlace) {
   std::string dir = MakeTempDir("fp_rejoin_");
   ServerHandle server = StartServer(dir, 0, 0, {"--insecure"});
@@ -214,7 +215,7 @@ TEST(HostileClient, APickedClientThatReconnectsMidRoundKeepsItsPlace) {
   auto w = first.Next(10s);
   ASSERT_TRUE(w && std::holds_alternative<proto::Welcome>(w->first));
   first.set_registered();
-  auto created = server.Post("/api/jobs", json{{"name", "rejoin"}, {"model", "mlp"}, {"rounds", 1},
+  auto created = server.Post("/api/jobs", json{{"name", "rejoin"}, {"model", "mlp"}, {"rounds", 2},
                                                {"clients_per_round", 1}, {"min_clients", 1},
                                                {"round_timeout_s", 120}}.dump());
   ASSERT_EQ(created.status, 201) << created.body;
@@ -247,7 +248,24 @@ TEST(HostileClient, APickedClientThatReconnectsMidRoundKeepsItsPlace) {
   ASSERT_TRUE(weights.ok()) << weights.status().ToString();
   ModelWeights zero(weights->layout());
   auto zero_bytes = zero.Encode();
-  second.Send(proto::Update{train2->job_id, train2->round, train2->attempt, 100, 0.5f, 1, 1, 0,
+  const proto::Update round1{train2->job_id, train2->round, train2->attempt, 100, 0.5f, 1, 1, 0,
+                             proto::PayloadFormat::kDense};
+  second.Send(round1, &zero_bytes);
+
+  // Round 2's TRAIN; the round-1 update once more is late now.
+  auto t3 = second.Next(60s);
+  ASSERT_TRUE(t3.has_value());
+  auto* train3 = std::get_if<proto::Train>(&t3->first);
+  ASSERT_NE(train3, nullptr) << proto::DebugString(t3->first);
+  EXPECT_EQ(train3->round, 2u);
+  second.Send(round1, &zero_bytes);
+  auto late = second.ExpectReject();
+  EXPECT_EQ(late.code, proto::RejectCode::kWrongRound);
+  EXPECT_NE(late.reason.find("late update ignored"), std::string::npos) << late.reason;
+  // The job is uncompressed: round 2's TRAIN carries the whole model.
+  auto w3 = ModelWeights::Decode(t3->second);
+  ASSERT_TRUE(w3.ok()) << w3.status().ToString();
+  second.Send(proto::Update{train3->job_id, train3->round, train3->attempt, 100, 0.5f, 1, 1, 0,
                             proto::PayloadFormat::kDense},
               &zero_bytes);
   ASSERT_TRUE(WaitUntil([&] {
@@ -255,11 +273,20 @@ TEST(HostileClient, APickedClientThatReconnectsMidRoundKeepsItsPlace) {
     return j.is_object() && j["status"] == "completed";
   }, 120s, 300ms)) << server.Get("/api/jobs/" + std::to_string(job)).body;
   auto rounds = server.Get("/api/jobs/" + std::to_string(job) + "/rounds").Json();
-  ASSERT_EQ(rounds.size(), 1u);
+  ASSERT_EQ(rounds.size(), 2u);
   EXPECT_EQ(rounds[0]["attempts"], 1) << rounds.dump();
   EXPECT_EQ(rounds[0]["participants"], 1) << rounds.dump();
   EXPECT_EQ(rounds[0]["timeouts"], 0) << rounds.dump();
   EXPECT_NE(ReadText(dir + "/server.log").find("reconnected and keeps its place"), std::string::npos);
+  // The late update is on record, and did not count.
+  int late_rows = 0;
+  for (const auto& p : server.Get("/api/jobs/" + std::to_string(job) + "/participations").Json())
+    if (p["round"] == 1 && p["status"] == "late") {
+      ++late_rows;
+      EXPECT_NE(p["reason"].get<std::string>().find("late update ignored"), std::string::npos) << p.dump();
+    }
+  EXPECT_EQ(late_rows, 1);
+  EXPECT_EQ(rounds[1]["participants"], 1) << rounds.dump();
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
   else std::cerr << ReadText(dir + "/server.log");
 }
